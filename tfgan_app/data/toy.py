@@ -105,7 +105,7 @@ def grid(n: int = 100_000, seed: int = 0, std: float = GRID_STD, spacing: float 
 TOY_DISTRIBUTIONS = {"gaussian": gaussian, "ring": ring, "grid": grid}
 
 
-def toy(name: str, n: int | None = None, seed: int = 0, **kwargs):
+def sample_toy(name: str, n: int | None = None, seed: int = 0, **kwargs):
     """Sample a toy distribution by name (``gaussian``, ``ring``, ``grid``)."""
     if name not in TOY_DISTRIBUTIONS:
         raise ValueError(

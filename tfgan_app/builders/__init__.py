@@ -1,0 +1,46 @@
+"""Generator and discriminator factories (all return built ``keras.Model`` s).
+
+* ``toy_*``: the d2l two-Gaussian networks;
+* ``mlp_*``: the original GAN paper's MLPs (maxout optional), conditional by ``num_classes``;
+"""
+
+from tfgan_app.builders.mlp import Maxout, mlp_discriminator, mlp_generator  # noqa: F401
+from tfgan_app.builders.toy import toy_discriminator, toy_generator  # noqa: F401
+
+
+def _registry():
+    return {
+        "toy": (lambda latent_dim, data_shape, num_classes, **kw:
+                toy_generator(latent_dim, data_shape[0], **kw),
+                lambda data_shape, num_classes, **kw: toy_discriminator(data_shape[0], **kw)),
+        "mlp": (lambda latent_dim, data_shape, num_classes, **kw:
+                mlp_generator(latent_dim, data_shape, num_classes=num_classes, **kw),
+                lambda data_shape, num_classes, **kw:
+                mlp_discriminator(data_shape, num_classes=num_classes, **kw)),
+    }
+
+
+def names() -> list[str]:
+    """Builder names usable in preset settings (``{"builder": NAME, ...}``)."""
+    return sorted(_registry())
+
+
+def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=None):
+    """Build a generator (``role="generator"``) or discriminator from a preset spec.
+
+    ``spec`` is ``{"builder": NAME, **kwargs}``; ``data_shape`` the shape of one example
+    (``(2,)`` for toy points, ``(H, W, C)`` for images). Unknown builders raise ``ValueError``.
+    """
+    spec = dict(spec)
+    name = spec.pop("builder", None)
+    reg = _registry()
+    if name not in reg:
+        raise ValueError(f"unknown builder {name!r}; valid builders: {', '.join(sorted(reg))}")
+    if role not in ("generator", "discriminator"):
+        raise ValueError(f"role must be 'generator' or 'discriminator', got {role!r}")
+    try:
+        if role == "generator":
+            return reg[name][0](latent_dim, tuple(data_shape), num_classes, **spec)
+        return reg[name][1](tuple(data_shape), num_classes, **spec)
+    except TypeError as e:
+        raise ValueError(f"invalid options for the {name!r} {role} builder: {e}") from None

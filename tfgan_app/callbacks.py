@@ -1,0 +1,222 @@
+"""Keras callbacks for watching a GAN train: pictures, curves and the run's history.
+
+* :class:`HistoryWriter` -- ``history.json`` rewritten (atomically) after every epoch.
+* :class:`LossCurves` -- ``plots/losses.png``: D and G losses (and D's outputs) per epoch.
+* :class:`ScatterPlot` -- 2-D toy data: real against generated points, ``plots/scatter.png``.
+* :class:`SampleGrid` -- image data: a PNG grid per epoch from fixed latent vectors (one row per
+  class for conditional models), optionally also to TensorBoard.
+* :class:`LatentInterpolation` -- a strip of images along a line between two latent points.
+
+All files are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfgan_app.model import latent_vectors  # noqa: E402
+from tfgan_app.utils import atomic_path, write_json  # noqa: E402
+
+
+def _save_fig(fig, path):
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def to_uint8(images) -> np.ndarray:
+    """``float [-1, 1]`` images to ``uint8 [0, 255]`` (clipped, rounded)."""
+    images = np.asarray(images, np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(images, rows: int | None = None) -> np.ndarray:
+    """Tile ``images [N, H, W, C]`` in ``[-1, 1]`` into one ``uint8 [rows*H, cols*W, C]`` image
+    with a 1-pixel border."""
+    images = to_uint8(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
+    n, h, w, c = images.shape
+    rows = rows or int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(n / rows))
+    grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = images[i]
+    return grid
+
+
+def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
+    """Write a ``uint8 [H, W, C]`` (C = 1 or 3) image to ``path`` as PNG, atomically."""
+    from PIL import Image
+
+    img = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Rewrite ``path`` (``history.json``) after every epoch: ``{"epoch": [...], key: [...]}``.
+
+    ``initial`` seeds it with the epochs of an earlier, resumed run.
+    """
+
+    def __init__(self, path: str, initial: dict | None = None):
+        super().__init__()
+        self.path = path
+        self.history = {k: list(v) for k, v in (initial or {}).items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        epochs = self.history.setdefault("epoch", [])
+        if epoch in epochs:  # a resumed run redoing an epoch: replace it
+            idx = epochs.index(epoch)
+            for k in self.history:
+                del self.history[k][idx:]
+            epochs = self.history["epoch"]
+        epochs.append(int(epoch))
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        write_json(self.path, self.history)
+
+
+def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
+    """Plot D/G losses and D's mean outputs per epoch from a history dict to ``path`` (PNG)."""
+    epochs = np.asarray(history.get("epoch", range(len(history.get("d_loss", [])))))
+    epochs = epochs + 1
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
+        if key in history:
+            axes[0].plot(epochs, history[key], marker=".", label=label)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[0].set_title("losses")
+    axes[0].legend()
+    for key, label in (("d_real", "D(real)"), ("d_fake", "D(generated)")):
+        if key in history:
+            axes[1].plot(epochs, history[key], marker=".", label=label)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("mean discriminator output")
+    axes[1].set_title("discriminator outputs")
+    axes[1].legend()
+    fig.suptitle(title)
+    _save_fig(fig, path)
+
+
+class LossCurves(keras.callbacks.Callback):
+    """Redraw the loss curves PNG (``plots/losses.png``) after every epoch."""
+
+    def __init__(self, path: str, history: HistoryWriter, title: str = "GAN training"):
+        super().__init__()
+        self.path, self.writer, self.title = path, history, title
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_history(self.writer.history, self.path, self.title)
+
+
+def plot_scatter(real, generated, path: str, title: str = "real vs generated",
+                 modes=None) -> None:
+    """Scatter real and generated 2-D points ``[N, 2]`` (and mode centres) into ``path``."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.4, label="real")
+    ax.scatter(generated[:, 0], generated[:, 1], s=4, alpha=0.4, label="generated")
+    if modes is not None:
+        modes = np.asarray(modes)
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="k", s=30, label="modes")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
+    ax.legend(markerscale=3)
+    _save_fig(fig, path)
+
+
+class ScatterPlot(keras.callbacks.Callback):
+    """Redraw real against generated 2-D points every ``every`` epochs and at the end."""
+
+    def __init__(self, path: str, real, n: int = 1000, seed: int = 0, every: int = 1,
+                 modes=None):
+        super().__init__()
+        self.path, self.real, self.n, self.seed = path, np.asarray(real), n, seed
+        self.every, self.modes = every, modes
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            plot_scatter(self.real[:self.n], self.model.generate(self.n, seed=self.seed),
+                         self.path, f"epoch {epoch + 1}", self.modes)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """A PNG grid of samples per epoch from fixed latent vectors: ``out_dir/epoch_XXXX.png``.
+
+    Unconditional: ``n`` samples in a square-ish grid. Conditional: one row per class,
+    ``per_class`` columns (the same latent vectors in every row). With ``tensorboard_dir`` the
+    grid is also logged as an image summary ``samples``.
+    """
+
+    def __init__(self, out_dir: str, n: int = 64, seed: int = 1234, per_class: int = 10,
+                 scale: int = 4, tensorboard_dir: str | None = None):
+        super().__init__()
+        self.out_dir, self.n, self.seed, self.per_class = out_dir, n, seed, per_class
+        self.scale, self.tensorboard_dir = scale, tensorboard_dir
+        self._writer = None
+
+    def samples(self):
+        gan = self.model
+        if gan.num_classes is None:
+            return gan.generate(self.n, seed=self.seed), None
+        k = gan.num_classes
+        z = latent_vectors(self.per_class, gan.latent_dim, self.seed).numpy()
+        z = np.tile(z, (k, 1))
+        labels = np.repeat(np.arange(k), self.per_class).astype(np.int32)
+        return np.asarray(gan.generator([z, labels], training=False)), k
+
+    def on_epoch_end(self, epoch, logs=None):
+        images, rows = self.samples()
+        grid = image_grid(images, rows)
+        save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"), self.scale)
+        if self.tensorboard_dir:
+            import tensorflow as tf
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+            with self._writer.as_default():
+                tf.summary.image("samples", grid[None], step=epoch + 1)
+            self._writer.flush()
+
+
+def interpolation_strip(gan, seed_a: int = 0, seed_b: int = 1, steps: int = 10,
+                        label: int | None = None) -> np.ndarray:
+    """Images along the straight line between two latent points ``z(seed_a)`` and ``z(seed_b)``.
+
+    Returns ``float32 [steps, H, W, C]`` in ``[-1, 1]``.
+    """
+    za = latent_vectors(1, gan.latent_dim, seed_a).numpy()
+    zb = latent_vectors(1, gan.latent_dim, seed_b).numpy()
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    z = (1 - t) * za + t * zb
+    if gan.num_classes is None:
+        return np.asarray(gan.generator(z, training=False))
+    labels = np.full((steps,), 0 if label is None else label, np.int32)
+    return np.asarray(gan.generator([z, labels], training=False))
+
+
+class LatentInterpolation(keras.callbacks.Callback):
+    """At the end of training, write ``path``: a strip of images between two latent points."""
+
+    def __init__(self, path: str, seed_a: int = 0, seed_b: int = 1, steps: int = 10,
+                 scale: int = 4):
+        super().__init__()
+        self.path, self.seed_a, self.seed_b, self.steps, self.scale = (
+            path, seed_a, seed_b, steps, scale)
+
+    def on_train_end(self, logs=None):
+        strip = interpolation_strip(self.model, self.seed_a, self.seed_b, self.steps)
+        save_png(image_grid(strip, rows=1), self.path, self.scale)
