@@ -31,6 +31,6 @@ from tfgan_app.data.toy import (  # noqa: F401
     grid_modes,
     ring,
     ring_modes,
-    toy,
+    sample_toy,
 )
 from tfgan_app.data.toy_data import from_toy  # noqa: F401

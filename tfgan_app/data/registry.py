@@ -1,0 +1,82 @@
+"""``dataset_by_name``: one string names any source (used by the command line and presets).
+
+==============================  ===========================================================
+name                            source
+==============================  ===========================================================
+``digits``, ``digits:<split>``  :func:`~tfgan_app.data.digits` (split ``train``/``test``/
+                                ``all``; default ``train``)
+``gaussian``, ``ring``,         :func:`~tfgan_app.data.from_toy`
+``grid``
+``tfds:<name>``                 :func:`~tfgan_app.data.from_tfds` (``<name>`` may carry a
+                                config/version, e.g. ``tfds:mnist:3.*.*``)
+``<name>`` (a TFDS builder)     same as ``tfds:<name>``, e.g. ``mnist``, ``cifar10``
+``folder:<path>``               :func:`~tfgan_app.data.from_directory`
+``idx:<images>[,<labels>]``     :func:`~tfgan_app.data.from_idx`
+==============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from tfgan_app.data.digits import DIGITS_SPLITS, digits
+from tfgan_app.data.directory import from_directory
+from tfgan_app.data.idx import from_idx
+from tfgan_app.data.tfds_source import check_tfds_name, from_tfds
+from tfgan_app.data.toy import TOY_DISTRIBUTIONS
+from tfgan_app.data.toy_data import from_toy
+
+DATASET_CHOICES = ("digits", "digits:<split>", "gaussian", "ring", "grid", "tfds:<name>",
+                   "<tfds name>", "folder:<path>", "idx:<images>[,<labels>]")
+
+
+def dataset_by_name(name: str, **kwargs):
+    """Build a dataset from a name string (table in the module docs).
+
+    ``kwargs`` go to the source function (``batch_size``, ``seed``, ``with_labels``,
+    ``image_size``, ``shuffle``, ...); keyword arguments whose value is ``None`` are dropped
+    first, so a caller can pass the same optional settings to every source.
+
+    Returns:
+      ``(dataset, info)``: the ``tf.data.Dataset`` (``dataset.element_spec`` gives the batch
+      shape, static because remainders are dropped) and its JSON-ready info dict (also at
+      ``dataset.info``; keys in :func:`tfgan_app.data.dataset_info`), whose ``"name"`` is
+      the string given here.
+
+    Raises:
+      ValueError: unknown name (valid forms listed; close TFDS names suggested), or any
+        error of the source.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"dataset name must be a non-empty string; valid forms: "
+                         f"{', '.join(DATASET_CHOICES)}")
+    name = name.strip()
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kind, _, rest = name.partition(":")
+    if kind == "digits":
+        split = rest or kwargs.pop("split", "train")
+        if split not in DIGITS_SPLITS:
+            raise ValueError(f"unknown digits split {split!r}; expected one of {DIGITS_SPLITS}")
+        ds = digits(split, **kwargs)
+    elif name in TOY_DISTRIBUTIONS:
+        ds = from_toy(name, **kwargs)
+    elif kind == "tfds":
+        if not rest:
+            raise ValueError("tfds: needs a dataset name, e.g. tfds:mnist")
+        ds = from_tfds(rest, **kwargs)
+    elif kind == "folder":
+        if not rest:
+            raise ValueError("folder: needs a path, e.g. folder:/data/faces")
+        ds = from_directory(rest, **kwargs)
+    elif kind == "idx":
+        parts = [p for p in rest.split(",") if p]
+        if len(parts) not in (1, 2):
+            raise ValueError(f"idx: expects idx:<images>[,<labels>], got {name!r}")
+        ds = from_idx(*parts, **kwargs)
+    else:
+        try:
+            check_tfds_name(name)
+        except ValueError as e:
+            raise ValueError(f"unknown dataset {name!r}; valid forms: "
+                             f"{', '.join(DATASET_CHOICES)}. As a TFDS name: {e}") from None
+        ds = from_tfds(name, **kwargs)
+    ds.info["name"] = name
+    return ds, ds.info
