@@ -226,6 +226,18 @@ def test_folder_grayscale_inferred(tmp_path):
     assert D.from_directory(tmp_path, batch_size=2).element_spec.shape == (2, 8, 8, 1)
 
 
+def test_folder_bmp_and_jpeg_to_one_channel(tmp_path):
+    gray = _png(tmp_path / "g.bmp", (8, 8), seed=1)  # TF has no 1-channel BMP decoder
+    Image.fromarray(np.stack([gray] * 3, -1)).save(tmp_path / "rgb.bmp")
+    _png(tmp_path / "c.jpg", (8, 8, 3), seed=2)
+    ds = D.from_directory(tmp_path, channels=1, batch_size=3, shuffle=False)
+    x = batches(ds)[0]
+    assert x.shape == (3, 8, 8, 1)
+    files = ["c.jpg", "g.bmp", "rgb.bmp"]  # sorted order
+    for f in ("g.bmp", "rgb.bmp"):
+        np.testing.assert_allclose(x[files.index(f), ..., 0], gray / 127.5 - 1, atol=1e-6)
+
+
 def test_folder_corrupt_files_are_named(tmp_path):
     for i in range(4):
         _png(tmp_path / f"ok{i}.png", (8, 8, 3), seed=i)
