@@ -10,6 +10,9 @@ import json
 import os
 import sys
 
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a preset into a run directory")
@@ -29,7 +32,7 @@ def _add_train(sub):
 
 
 def _cmd_train(args) -> int:
-    from tfgan_app import presets, train
+    from tfgan_app import train
     from tfgan_app.utils import read_json
 
     config = None
@@ -45,12 +48,13 @@ def _cmd_train(args) -> int:
     out = args.out or os.path.join("runs", settings["preset"])
     print(f"training preset {settings['preset']!r} into {out}", flush=True)
     result = train.train(settings, out, verbose=0 if args.quiet else 1)
+    if result["report"] and settings.get("report") == "gaussian":
+        train.print_gaussian_report(result["report"])
     h = result["history"]
     if h.get("d_loss"):
         print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "
               f"D(real)={h['d_real'][-1]:.3f} D(generated)={h['d_fake'][-1]:.3f}")
     print(f"run directory: {result['out_dir']}")
-    del presets
     return 0
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import keras
 import tensorflow as tf
 
 from tfgan_app import _tfgan
@@ -273,9 +274,13 @@ def _interpolate(real, fake, alpha=None, seed=None):
 
 
 def _squared_grad_norms(discriminator, x, conditioning=None):
+    inputs = x if conditioning is None else [x, conditioning]
     with tf.GradientTape() as tape:
         tape.watch(x)
-        out = discriminator(x if conditioning is None else [x, conditioning], training=True)
+        if isinstance(discriminator, keras.layers.Layer):
+            out = discriminator(inputs, training=True)
+        else:  # a plain function of the inputs
+            out = discriminator(inputs)
         if isinstance(out, (list, tuple)):  # ACGAN-style (logits, class_logits)
             out = out[0]
         out = tf.cast(out, tf.float32)

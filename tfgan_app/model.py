@@ -117,6 +117,7 @@ class GANModel(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.ema_generator = None
         # Both sub-models are built; mark the wrapper built so fit() (also under a strategy)
         # does not try to build it symbolically by calling it on a data batch.
         self.built = True
@@ -139,8 +140,8 @@ class GANModel(keras.Model):
 
     def compile(self, d_optimizer=None, g_optimizer=None, loss="modified", d_steps=1,
                 loss_options=None, gradient_penalty=0.0, gp_target=1.0, gp_one_sided=False,
-                gp_epsilon=1e-10, r1_gamma=0.0, weight_clip=None, jit_compile="auto",
-                steps_per_execution=1, **kwargs):
+                gp_epsilon=1e-10, r1_gamma=0.0, weight_clip=None, ema_decay=None,
+                jit_compile="auto", steps_per_execution=1, **kwargs):
         """Configure training.
 
         Args:
@@ -156,6 +157,10 @@ class GANModel(keras.Model):
             TF-GAN's ``gp_target``, ``gp_one_sided`` and ``gp_epsilon``.
           r1_gamma: weight ``gamma`` of the R1 penalty on real data (0 disables).
           weight_clip: clip the discriminator's weights to ``[-c, c]`` after each update (WGAN).
+          ema_decay: keep an exponential moving average of the generator's weights
+            (``ema = decay * ema + (1 - decay) * w`` after every generator update; Yazici et al.
+            2019) in ``self.ema_generator``, used by :meth:`generate` and by exports. ``None``
+            disables it. Non-trainable state (batch-norm statistics) is copied, not averaged.
           jit_compile, steps_per_execution, **kwargs: passed to ``keras.Model.compile``.
         """
         super().compile(optimizer=None, jit_compile=jit_compile,
@@ -187,12 +192,20 @@ class GANModel(keras.Model):
         self.gp_epsilon = float(gp_epsilon)
         self.r1_gamma = float(r1_gamma)
         self.weight_clip = None if weight_clip is None else float(weight_clip)
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay}")
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        if self.ema_decay is not None and getattr(self, "ema_generator", None) is None:
+            self.ema_generator = keras.models.clone_model(self.generator)
+            self.ema_generator.set_weights(self.generator.get_weights())
+            self.ema_generator.trainable = False
         self._gan_compile_config = {
             "loss": self.gan_loss.get_config(), "d_steps": d_steps,
             "gradient_penalty": self.gradient_penalty, "gp_target": self.gp_target,
             "gp_one_sided": self.gp_one_sided, "gp_epsilon": self.gp_epsilon,
             "r1_gamma": self.r1_gamma, "weight_clip": self.weight_clip,
-            "jit_compile": jit_compile, "steps_per_execution": steps_per_execution,
+            "ema_decay": self.ema_decay, "jit_compile": jit_compile,
+            "steps_per_execution": steps_per_execution,
         }
 
     def get_compile_config(self):
@@ -259,12 +272,19 @@ class GANModel(keras.Model):
                              f"{real.dtype.name}; use tfgan_app.data to build the pipeline")
         return real, labels
 
-    def _noise(self, batch):
+    def _next_seed(self):
+        """A stateless-op seed ``int64 [2]`` from the model's SeedGenerator, per replica.
+
+        All training randomness (noise, gradient-penalty interpolation) comes from here, so it
+        is saved with the model and a resumed run continues the same random stream. The
+        replica id is folded in: a model-attached SeedGenerator gives every replica the same
+        seed, i.e. the same noise, under tf.distribute (GUIDE).
+        """
         seed = tf.cast(self.seed_generator.next(), tf.int64)
-        # Fold the replica id in: a model-attached SeedGenerator gives every replica the same
-        # seed, i.e. the same noise, under tf.distribute (GUIDE).
-        seed = seed + tf.stack([tf.constant(0, tf.int64), _replica_id() * 1_000_003])
-        return tf.random.stateless_normal([batch, self.latent_dim], seed=seed)
+        return seed + tf.stack([tf.constant(0, tf.int64), _replica_id() * 1_000_003])
+
+    def _noise(self, batch):
+        return tf.random.stateless_normal([batch, self.latent_dim], seed=self._next_seed())
 
     def _g_inputs(self, z, labels):
         return z if self.num_classes is None else [z, labels]
@@ -303,7 +323,8 @@ class GANModel(keras.Model):
             d_fn = self.discriminator
             loss += self.gradient_penalty * losses_lib.wasserstein_gradient_penalty(
                 d_fn, real, fake, conditioning=labels if self.d_conditional else None,
-                epsilon=self.gp_epsilon, target=self.gp_target, one_sided=self.gp_one_sided)
+                epsilon=self.gp_epsilon, target=self.gp_target, one_sided=self.gp_one_sided,
+                seed=self._next_seed())
         if self.r1_gamma > 0:
             loss += losses_lib.r1_penalty(self.discriminator, real,
                                           conditioning=labels if self.d_conditional else None,
@@ -339,7 +360,15 @@ class GANModel(keras.Model):
             scaled = g_loss / _num_replicas()
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        if self.ema_decay is not None:
+            self._update_ema()
         return g_loss
+
+    def _update_ema(self):
+        d = self.ema_decay
+        trainable = {id(w) for w in self.generator.trainable_weights}
+        for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
+            ema_w.assign(d * ema_w + (1.0 - d) * w if id(w) in trainable else w)
 
     def train_step(self, data):
         if not hasattr(self, "gan_loss"):
@@ -372,7 +401,12 @@ class GANModel(keras.Model):
 
     # ------------------------------------------------------------------ sampling
 
-    def generate(self, n, labels=None, seed=None, batch_size=1024):
+    @property
+    def sampling_generator(self):
+        """The generator used for sampling and export: the EMA copy when enabled."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def generate(self, n, labels=None, seed=None, batch_size=1024, use_ema=True):
         """Draw ``n`` samples from the generator in inference mode.
 
         Args:
@@ -382,6 +416,7 @@ class GANModel(keras.Model):
           seed: int; the same seed gives the same samples (latent vectors from
             :func:`latent_vectors`). ``None`` draws a random seed.
           batch_size: generator batch size.
+          use_ema: sample from the EMA generator when ``compile(ema_decay=...)`` enabled it.
 
         Returns:
           ``np.ndarray float32 [n, *data_shape]`` (images in ``[-1, 1]``).
@@ -404,9 +439,10 @@ class GANModel(keras.Model):
                 raise ValueError(f"labels must be in [0, {self.num_classes}), got "
                                  f"[{labels.min()}, {labels.max()}]")
             labels = tf.constant(labels, tf.int32)
+        gen = self.sampling_generator if use_ema else self.generator
         out = []
         for start in range(0, n, batch_size):
             zb = z[start:start + batch_size]
             inputs = zb if labels is None else [zb, labels[start:start + batch_size]]
-            out.append(np.asarray(self.generator(inputs, training=False), dtype=np.float32))
+            out.append(np.asarray(gen(inputs, training=False), dtype=np.float32))
         return np.concatenate(out, axis=0)

@@ -18,6 +18,7 @@ key                  meaning
 ``d_lr``, ``g_lr``   Adam learning rates; ``beta_1``, ``beta_2`` Adam's betas
 ``d_steps``          discriminator steps per generator step (Algorithm 1's k)
 ``gradient_penalty`` WGAN-GP weight; ``r1_gamma``; ``weight_clip``
+``ema_decay``        generator weight EMA for sampling/export (``None``: off)
 ``jit_compile``      XLA; ``steps_per_execution`` steps per compiled call
 ``report``           what the job prints at the end (``gaussian``: mean/covariance vs targets)
 ==================== ============================================================================
@@ -28,7 +29,7 @@ from __future__ import annotations
 import copy
 import json
 
-from tfgan_app.data import toy as toy_data
+from tfgan_app.data.toy import TOY_DISTRIBUTIONS, sample_toy
 
 _BASE = {
     "description": "",
@@ -51,6 +52,7 @@ _BASE = {
     "gradient_penalty": 0.0,
     "r1_gamma": 0.0,
     "weight_clip": None,
+    "ema_decay": None,
     "jit_compile": "auto",
     "steps_per_execution": 1,
     "report": None,
@@ -143,8 +145,8 @@ def apply_overrides(settings: dict, overrides) -> dict:
 
 def toy_spec_for(settings: dict) -> dict | None:
     """The toy distribution's spec (modes, std, ...) for toy datasets, else ``None``."""
-    if settings["dataset"] in toy_data.TOY_DISTRIBUTIONS:
-        _, spec = toy_data.sample_toy(settings["dataset"], n=1, seed=settings["seed"],
+    if settings["dataset"] in TOY_DISTRIBUTIONS:
+        _, spec = sample_toy(settings["dataset"], n=1, seed=settings["seed"],
                                **{k: v for k, v in settings["dataset_options"].items()
                                   if k != "n"})
         spec.pop("num_points", None)

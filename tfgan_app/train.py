@@ -25,38 +25,26 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan_app import builders, callbacks as cb, presets
-from tfgan_app.data import toy as toy_data
+from tfgan_app.data import dataset_by_name
+from tfgan_app.data.toy import TOY_DISTRIBUTIONS, sample_toy
 from tfgan_app.model import GANModel
 from tfgan_app.utils import atomic_path, sample_frechet_to_gaussian, write_json
 
 
 def make_dataset(settings: dict):
-    """Build ``(dataset, info)`` for the settings' ``dataset`` name.
-
-    ``info``: ``{"name", "data_shape", "num_classes", "num_examples", "spec"?}``. The dataset
-    yields batches of ``batch_size`` (``drop_remainder=True``), reshuffled each epoch with the
-    settings' seed.
+    """Build ``(dataset, info)`` for the settings' ``dataset`` name (see
+    :func:`tfgan_app.data.dataset_by_name`); the dataset yields batches of ``batch_size``
+    (``drop_remainder=True``), reshuffled each epoch with the settings' seed. For the toy 2-D
+    mixtures ``info["points"]`` holds the training points (for plots; not written to JSON).
     """
-    name = settings["dataset"]
     opts = dict(settings.get("dataset_options") or {})
-    seed = int(settings["seed"])
-    batch = int(settings["batch_size"])
-    if name in toy_data.TOY_DISTRIBUTIONS:
-        points, spec = toy_data.sample_toy(name, seed=seed, **opts)
-        if batch > len(points):
-            raise ValueError(f"batch_size {batch} is larger than the dataset ({len(points)})")
-        ds = (tf.data.Dataset.from_tensor_slices(points).cache()
-              .shuffle(len(points), seed=seed, reshuffle_each_iteration=True)
-              .batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-        info = {"name": name, "data_shape": [2], "num_classes": None,
-                "num_examples": len(points), "spec": spec, "points": points}
-        return ds, info
-    from tfgan_app import data as data_lib
-
-    if not hasattr(data_lib, "dataset_by_name"):
-        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(toy_data.TOY_DISTRIBUTIONS)}")
-    return data_lib.dataset_by_name(name, batch_size=batch, seed=seed,
-                                    with_labels=bool(settings.get("num_classes")), **opts)
+    ds, info = dataset_by_name(settings["dataset"], batch_size=int(settings["batch_size"]),
+                               seed=int(settings["seed"]),
+                               with_labels=bool(settings.get("num_classes")) or None, **opts)
+    info = dict(info)
+    if settings["dataset"] in TOY_DISTRIBUTIONS:
+        info["points"], _ = sample_toy(settings["dataset"], seed=int(settings["seed"]), **opts)
+    return ds, info
 
 
 def build_gan(settings: dict, info: dict) -> GANModel:
@@ -83,7 +71,7 @@ def build_gan(settings: dict, info: dict) -> GANModel:
         loss=settings["loss"], loss_options=settings.get("loss_options") or {},
         d_steps=settings["d_steps"], gradient_penalty=settings["gradient_penalty"],
         r1_gamma=settings["r1_gamma"], weight_clip=settings["weight_clip"],
-        jit_compile=settings["jit_compile"], steps_per_execution=settings["steps_per_execution"])
+        ema_decay=settings.get("ema_decay"), jit_compile=settings["jit_compile"], steps_per_execution=settings["steps_per_execution"])
     return gan
 
 
@@ -111,7 +99,7 @@ def gaussian_report(gan: GANModel, spec: dict, n: int = 10_000, seed: int = 1234
     }
 
 
-def _print_gaussian_report(rep: dict, file=sys.stdout) -> None:
+def print_gaussian_report(rep: dict, file=sys.stdout) -> None:
     m, tm = rep["generated_mean"], rep["target_mean"]
     c, tc = rep["generated_covariance"], rep["target_covariance"]
     print("                 generated              target (b, A^T A)", file=file)
@@ -154,7 +142,9 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=()) ->
         callbacks.append(cb.LatentInterpolation(
             os.path.join(out_dir, "samples", "interpolation.png")))
     callbacks.extend(extra_callbacks)
-    gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks)
+    # shuffle=False: the tf.data pipeline already reshuffles every epoch.
+    gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
+            shuffle=False)
 
     with atomic_path(os.path.join(out_dir, "generator.keras"), suffix=".keras") as tmp:
         gan.generator.save(tmp)
@@ -164,7 +154,5 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=()) ->
     report = {}
     if settings.get("report") == "gaussian":
         report = gaussian_report(gan, info["spec"])
-        if verbose:
-            _print_gaussian_report(report)
     write_json(os.path.join(out_dir, "report.json"), report)
     return {"gan": gan, "history": history.history, "report": report, "out_dir": out_dir}

@@ -112,3 +112,4 @@ def sample_toy(name: str, n: int | None = None, seed: int = 0, **kwargs):
             f"unknown toy distribution {name!r}; expected one of {sorted(TOY_DISTRIBUTIONS)}")
     fn = TOY_DISTRIBUTIONS[name]
     return fn(seed=seed, **kwargs) if n is None else fn(n, seed=seed, **kwargs)
+
