@@ -1,0 +1,73 @@
+"""Evaluation of generative models: FID, KID, Inception/classifier score, precision/recall,
+density/coverage, Parzen window, mode and class coverage, sliced Wasserstein distance.
+
+Layout:
+
+* :mod:`.metrics` -- metrics from activations (TF-GAN's FID/KID/IS in float64; PRDC; SWD).
+* :mod:`.extractors` -- images -> features/logits: any keras.Model, InceptionV3 from local
+  weights, and the offline classifiers trained on the dataset at hand (cached on disk).
+* :mod:`.datasets` -- real-image sources (digits, MNIST IDX; pluggable).
+* :mod:`.parzen` -- Parzen-window log-likelihood (Goodfellow et al. 2014 protocol).
+* :mod:`.coverage` -- VEEGAN mode coverage, class coverage.
+* :mod:`.evaluator` -- :class:`Evaluator`, :func:`evaluate_run` (``RUN_DIR/eval.json``),
+  :func:`format_table`.
+* :mod:`.callback` -- :class:`EvaluationCallback` (``val_fid``, ``val_kid``, ... in the logs).
+"""
+
+from tfgan_app.evaluation.callback import EvaluationCallback  # noqa: F401
+from tfgan_app.evaluation.coverage import (  # noqa: F401
+    EXACT_HIGH_QUALITY_2D,
+    VEEGAN_NUM_SAMPLES,
+    class_coverage,
+    mode_coverage,
+    toy_modes,
+)
+from tfgan_app.evaluation.datasets import (  # noqa: F401
+    RealImages,
+    load_digits_images,
+    load_mnist_idx,
+    real_images,
+    register_real_images,
+)
+from tfgan_app.evaluation.evaluator import (  # noqa: F401
+    DEFAULT_IMAGE_METRICS,
+    DEFAULT_POINT_METRICS,
+    IMAGE_METRICS,
+    POINT_METRICS,
+    Evaluator,
+    default_metrics,
+    evaluate_run,
+    format_table,
+    sample_toy_points,
+)
+from tfgan_app.evaluation.extractors import (  # noqa: F401
+    Activations,
+    FeatureExtractor,
+    as_sampler,
+    check_images,
+    classifier_extractor,
+    classifier_info,
+    classify,
+    dataset_classifier,
+    default_cache_dir,
+    digits_classifier,
+    inception_extractor,
+    keras_extractor,
+    mnist_classifier,
+    train_classifier,
+)
+from tfgan_app.evaluation.metrics import (  # noqa: F401
+    classifier_score,
+    density_coverage,
+    frechet_distance,
+    kernel_distance,
+    prdc,
+    precision_recall,
+    sliced_wasserstein_distance,
+)
+from tfgan_app.evaluation.parzen import (  # noqa: F401
+    PARZEN_SIGMAS,
+    images_to_parzen_space,
+    parzen_evaluate,
+    parzen_log_likelihood,
+)
