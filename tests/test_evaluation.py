@@ -421,3 +421,33 @@ def test_mnist_idx_loader():
     assert len(real.reference) == 5000 and len(real.heldout) == 5000
     with pytest.raises(ValueError, match="not found"):
         E.load_mnist_idx(MNIST_DIR, "train")
+
+
+def test_evaluator_parzen_and_swd_on_digits(cache_dir, digits_clf):
+    ev = E.Evaluator("digits", metrics=["parzen", "swd"], parzen_samples=2000,
+                     cache_dir=cache_dir)
+    xtr, _ = E.load_digits_images("train")
+
+    def noisy(n, seed):
+        rng = np.random.default_rng(seed)
+        x = xtr[rng.integers(0, len(xtr), n)] + rng.normal(0, 0.5, (n, 8, 8, 1))
+        return np.clip(x, -1, 1).astype(np.float32)
+
+    gen, floor = ev.evaluate(noisy), ev.floor()
+    assert set(gen) == set(floor) == {"parzen_ll", "parzen_ll_stderr", "parzen_sigma", "swd"}
+    assert floor["parzen_ll"] > gen["parzen_ll"]  # real train digits explain test digits better
+    assert gen["swd"] > floor["swd"]
+    assert np.isclose(E.PARZEN_SIGMAS, gen["parzen_sigma"]).any()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isfile(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")),
+                    reason="shared MNIST IDX files not present")
+def test_mnist_classifier_accuracy(cache_dir):
+    model = E.mnist_classifier(MNIST_DIR, cache_dir=cache_dir)
+    info = E.classifier_info(model)
+    print(f"MNIST classifier accuracy on t10k[5000:]: {info['test_accuracy']:.4f}")
+    assert info["num_train"] == 5000 and info["test_accuracy"] > 0.97
+    ext = E.classifier_extractor(model)
+    acts = ext(np.zeros((3, 28, 28, 1), np.float32))
+    assert acts.features.shape == (3, 128) and acts.logits.shape == (3, 10)
