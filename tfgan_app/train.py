@@ -6,6 +6,8 @@ Run directory contract (every preset):
   mixtures: mode positions and standard deviations), versions;
 * ``history.json`` -- per-epoch logs (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ...);
 * ``generator.keras`` -- the trained generator alone (``keras.saving.load_model``);
+* ``ema_generator.keras`` -- when ``ema_decay`` is set: the weight-averaged generator, which
+  sampling, evaluation and export use;
 * ``gan.keras`` -- the whole :class:`~tfgan_app.GANModel` with both optimizers' state;
 * ``plots/`` -- ``losses.png`` (D and G per epoch), and ``scatter.png`` for 2-D data;
 * ``samples/`` -- image presets: a sample grid per epoch and ``interpolation.png``;
@@ -128,7 +130,9 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=()) ->
                      "tfgan_app": __import__("tfgan_app").__version__},
     })
     history = cb.HistoryWriter(os.path.join(out_dir, "history.json"))
-    callbacks = [history,
+    # Extra callbacks first: an EvaluationCallback's val_* logs must be in the logs before the
+    # history writer (and any checkpointing) records the epoch.
+    callbacks = [*extra_callbacks, history,
                  cb.LossCurves(os.path.join(out_dir, "plots", "losses.png"), history,
                                title=settings.get("preset") or "GAN"),
                  keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))]
@@ -141,13 +145,15 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=()) ->
                                        tensorboard_dir=os.path.join(out_dir, "logs")))
         callbacks.append(cb.LatentInterpolation(
             os.path.join(out_dir, "samples", "interpolation.png")))
-    callbacks.extend(extra_callbacks)
     # shuffle=False: the tf.data pipeline already reshuffles every epoch.
     gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
             shuffle=False)
 
     with atomic_path(os.path.join(out_dir, "generator.keras"), suffix=".keras") as tmp:
         gan.generator.save(tmp)
+    if gan.ema_generator is not None:  # used by sampling, evaluation and export
+        with atomic_path(os.path.join(out_dir, "ema_generator.keras"), suffix=".keras") as tmp:
+            gan.ema_generator.save(tmp)
     with atomic_path(os.path.join(out_dir, "gan.keras"), suffix=".keras") as tmp:
         gan.save(tmp)
 

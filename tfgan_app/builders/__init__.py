@@ -2,7 +2,20 @@
 
 * ``toy_*``: the d2l two-Gaussian networks;
 * ``mlp_*``: the original GAN paper's MLPs (maxout optional), conditional by ``num_classes``;
+* ``dcgan_*``: Radford et al.'s DCGAN (and the TensorFlow tutorial's layer sizes), any H, W
+  divisible by 4, 1 or 3 channels;
+* ``conditional_dcgan_*``: label embedding into G, projection (or concatenation) in D, or an
+  auxiliary classifier head (AC-GAN).
+
+In preset settings a builder is named by its registry key: ``toy``, ``mlp``, ``dcgan``,
+``conditional_dcgan`` (``{"builder": NAME, **kwargs}``; see :func:`build`).
 """
+
+from tfgan_app.builders.conditional import (  # noqa: F401
+    conditional_dcgan_discriminator,
+    conditional_dcgan_generator,
+)
+from tfgan_app.builders.dcgan import dcgan_discriminator, dcgan_generator  # noqa: F401
 
 from tfgan_app.builders.mlp import Maxout, mlp_discriminator, mlp_generator  # noqa: F401
 from tfgan_app.builders.toy import toy_discriminator, toy_generator  # noqa: F401
@@ -17,6 +30,14 @@ def _registry():
                 mlp_generator(latent_dim, data_shape, num_classes=num_classes, **kw),
                 lambda data_shape, num_classes, **kw:
                 mlp_discriminator(data_shape, num_classes=num_classes, **kw)),
+        "dcgan": (lambda latent_dim, data_shape, num_classes, **kw:
+                  dcgan_generator(latent_dim, data_shape, **kw),
+                  lambda data_shape, num_classes, **kw: dcgan_discriminator(data_shape, **kw)),
+        "conditional_dcgan": (
+            lambda latent_dim, data_shape, num_classes, **kw:
+            conditional_dcgan_generator(latent_dim, data_shape, num_classes, **kw),
+            lambda data_shape, num_classes, **kw:
+            conditional_dcgan_discriminator(data_shape, num_classes, **kw)),
     }
 
 

@@ -352,9 +352,13 @@ def _softmax(logits):
 # ----------------------------------------------------------------------------- run dirs
 
 def _load_generator(run_dir):
+    """The run's sampling generator: ``ema_generator.keras`` when the run kept an EMA copy
+    (that is what ``GANModel.generate`` and the export use), else ``generator.keras``."""
     import keras
 
-    path = os.path.join(run_dir, "generator.keras")
+    path = os.path.join(run_dir, "ema_generator.keras")
+    if not os.path.isfile(path):
+        path = os.path.join(run_dir, "generator.keras")
     if not os.path.isfile(path):
         raise ValueError(f"{path!r} not found: expected a run directory written by "
                          "`tfgan-app train` (config.json + generator.keras)")

@@ -1,0 +1,38 @@
+"""Shared benchmark helpers: a Markdown table printer and a JSON writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def machine() -> dict:
+    import tensorflow as tf
+
+    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    """Markdown table of ``rows`` (dicts) in ``columns`` order; floats to 4 significant digits."""
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write(name: str, payload: dict) -> str:
+    """Write ``payload`` (plus machine info) to ``benchmarks/results/<name>.json``."""
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, f"{name}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"machine": machine(), **payload}, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path
