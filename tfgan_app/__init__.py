@@ -3,6 +3,11 @@
 Public API only; see the README for a tour.
 """
 
+import os as _os
+
+# Quiet TensorFlow's C++ start-up chatter (oneDNN, CUDA probes) unless the user chose a level.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from tfgan_app import builders, callbacks, data, losses  # noqa: F401
 from tfgan_app.model import GANModel, latent_vectors  # noqa: F401
 

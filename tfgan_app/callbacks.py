@@ -176,7 +176,7 @@ class SampleGrid(keras.callbacks.Callback):
         z = latent_vectors(self.per_class, gan.latent_dim, self.seed).numpy()
         z = np.tile(z, (k, 1))
         labels = np.repeat(np.arange(k), self.per_class).astype(np.int32)
-        return np.asarray(gan.generator([z, labels], training=False)), k
+        return np.asarray(gan.sampling_generator([z, labels], training=False)), k
 
     def on_epoch_end(self, epoch, logs=None):
         images, rows = self.samples()
@@ -203,9 +203,9 @@ def interpolation_strip(gan, seed_a: int = 0, seed_b: int = 1, steps: int = 10,
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     z = (1 - t) * za + t * zb
     if gan.num_classes is None:
-        return np.asarray(gan.generator(z, training=False))
+        return np.asarray(gan.sampling_generator(z, training=False))
     labels = np.full((steps,), 0 if label is None else label, np.int32)
-    return np.asarray(gan.generator([z, labels], training=False))
+    return np.asarray(gan.sampling_generator([z, labels], training=False))
 
 
 class LatentInterpolation(keras.callbacks.Callback):
