@@ -1,0 +1,109 @@
+"""Mode collapse on the 2-D mixtures: modes captured and % high quality per remedy.
+
+Usage: python benchmarks/mode_collapse.py [--seeds 5] [--datasets ring,grid]
+                                         [--configs NAME,...] [--epochs N]
+
+Protocol (VEEGAN, Srivastava et al. 2017): after training, draw 2,500 samples; a sample is high
+quality when it lies within 3 standard deviations of its nearest mode; a mode is captured when
+it has at least one high-quality sample. Data (PacGAN's settings, recorded in each run's
+config): ring = 8 Gaussians on a circle of radius 1, std 0.01; grid = 25 Gaussians on a 5x5 grid
+with spacing 2, std 0.05. Each configuration is the ``ring``/``grid`` preset with the overrides
+below, trained with seeds 0..N-1; the table gives mean ± std over seeds beside the published
+rows of VEEGAN's Table 1 (their ring: radius 2, std 0.02 -- not the same data, for orientation).
+
+Writes benchmarks/results/mode_collapse.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import RESULTS, table, write  # noqa: E402
+
+# name -> settings overrides applied on top of the ring/grid preset
+CONFIGS = {
+    "minimax": {"loss": "minimax", "loss_options": {"label_smoothing": 0.0}},
+    "modified": {"loss": "modified", "loss_options": {"label_smoothing": 0.0}},
+    "wgan (clip 0.01)": {"loss": "wasserstein", "weight_clip": 0.01, "d_steps": 5,
+                         "d_lr": 5e-5, "g_lr": 5e-5, "beta_1": 0.5},
+    "wgan-gp": {"loss": "wasserstein", "gradient_penalty": 0.1, "d_steps": 5,
+                "beta_1": 0.5, "beta_2": 0.9},
+    "unrolled (5 steps)": {"loss": "modified", "loss_options": {"label_smoothing": 0.0},
+                           "unrolled_steps": 5},
+    "instance noise": {"loss": "modified", "loss_options": {"label_smoothing": 0.0},
+                       "instance_noise": 0.1},
+    "preset default": {},
+}
+
+PUBLISHED = {  # VEEGAN, Table 1 (their own mixtures; quoted for orientation)
+    "ring": [("GAN (VEEGAN paper)", 1.0, 99.3), ("Unrolled GAN (VEEGAN paper)", 7.6, 35.6),
+             ("VEEGAN (VEEGAN paper)", 8.0, 52.9)],
+    "grid": [("GAN (VEEGAN paper)", 3.3, 0.5), ("Unrolled GAN (VEEGAN paper)", 23.6, 16.0),
+             ("VEEGAN (VEEGAN paper)", 24.6, 40.0)],
+}
+
+
+def run_one(dataset, overrides, seed, epochs):
+    from tfgan_app import train
+    from tfgan_app.evaluation import mode_coverage
+
+    settings = train.resolve_settings(dataset, config=overrides, seed=seed, epochs=epochs)
+    with tempfile.TemporaryDirectory() as out:
+        result = train.train(settings, out, verbose=0)
+        spec = train.make_dataset(settings)[1]["spec"]  # modes and std, as in config.json
+    points = result["gan"].generate(2500, seed=10_000 + seed)
+    return mode_coverage(points, spec["modes"], spec["std"])
+
+
+def main(argv=None):
+    import numpy as np
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--datasets", default="ring,grid")
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--epochs", type=int, default=None, help="override the presets' epochs")
+    args = p.parse_args(argv)
+    names = [c for c in args.configs.split(",") if c]
+    unknown = [c for c in names if c not in CONFIGS]
+    if unknown:
+        p.error(f"unknown configs {unknown}; valid: {list(CONFIGS)}")
+    rows, raw = [], {}
+    for dataset in args.datasets.split(","):
+        for name in names:
+            t0 = time.time()
+            per_seed = [run_one(dataset, CONFIGS[name], s, args.epochs) for s in range(args.seeds)]
+            modes = np.array([r["modes_captured"] for r in per_seed], float)
+            hq = np.array([r["high_quality"] for r in per_seed]) * 100
+            raw[f"{dataset}/{name}"] = per_seed
+            rows.append({"dataset": dataset, "configuration": name,
+                         "modes": f"{modes.mean():.1f} ± {modes.std():.1f}",
+                         "high quality %": f"{hq.mean():.1f} ± {hq.std():.1f}",
+                         "modes_mean": float(modes.mean()), "hq_mean": float(hq.mean()),
+                         "seconds": round(time.time() - t0, 1)})
+            print(f"{dataset:5s} {name:22s} modes {rows[-1]['modes']:>12s}  "
+                  f"high quality {rows[-1]['high quality %']:>14s}  ({rows[-1]['seconds']} s)",
+                  flush=True)
+        for label, m, q in PUBLISHED[dataset]:
+            rows.append({"dataset": dataset, "configuration": label, "modes": f"{m}",
+                         "high quality %": f"{q}"})
+    md = table(rows, ["dataset", "configuration", "modes", "high quality %"])
+    print()
+    print(md)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "mode_collapse.md"), "w") as f:
+        f.write(f"Seeds: {args.seeds}; VEEGAN protocol (2,500 samples, 3 std).\n\n{md}\n")
+    path = write("mode_collapse", {"seeds": args.seeds, "rows": rows, "per_seed": raw,
+                                   "configs": {n: CONFIGS[n] for n in names}})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
