@@ -175,11 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfgan-app", description="Train, sample, evaluate and export GANs (Keras 3 + TF-GAN)")
     sub = parser.add_subparsers(dest="command", required=True)
+    from tfgan_app.tuning import add_tune_parser
     _add_train(sub)
     _add_presets(sub)
     _add_sample(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    add_tune_parser(sub)
     return parser
 
 
