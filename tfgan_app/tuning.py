@@ -215,6 +215,8 @@ def _with_width(spec: dict, role: str, width: int) -> dict:
     if key is None:
         raise ValueError(f"the {spec.get('builder')!r} {role} has no width to tune")
     width = int(width)
+    if width == current:
+        return spec  # unchanged (also when the spec relies on the builder's default)
     if key == "hidden_units":
         units = list(spec.get(key, _width_default(spec["builder"], role, key)))
         spec[key] = [max(1, int(round(u * width / current))) for u in units]
@@ -521,6 +523,10 @@ class GANHyperModel(kt.HyperModel):
             verbose=None, **kwargs):
         """Train ``model`` (built by :meth:`build`) and return its held-out metrics.
 
+        ``fit``'s progress display is ``self.fit_verbose``; the ``verbose`` that
+        ``tuner.search(verbose=...)`` forwards here is keras-tuner's trial display and is not
+        used for ``fit``.
+
         Raises:
           keras_tuner.errors.FailedTrialError: non-finite losses, samples or objective.
         """
@@ -549,7 +555,7 @@ class GANHyperModel(kt.HyperModel):
                   "settings": self.overrides_for(hp.values)}
         try:
             model.fit(ds, epochs=epochs, initial_epoch=int(initial_epoch or 0),
-                      verbose=self.fit_verbose if verbose is None else verbose,
+                      verbose=self.fit_verbose,
                       callbacks=[guard, *callbacks], shuffle=False)
             if guard.bad is not None:
                 epoch, bad = guard.bad
