@@ -38,7 +38,7 @@ def test_search_space_defaults_are_the_preset_and_map_onto_settings():
         space = hm.search_space()
         defaults = {k: kw["default"] for k, (_, kw) in space.items()}
         # Untuned hyperparameters keep the preset's values.
-        assert hm.settings_for(defaults) == presets.get(name), name
+        assert hm.settings_for(defaults) == train.resolve_settings(name), name
         assert {"d_lr", "g_lr", "beta_1", "d_steps", "gradient_penalty",
                 "latent_dim"} <= set(space), name
         lo, hi = space["d_lr"][1]["min_value"], space["d_lr"][1]["max_value"]

@@ -242,6 +242,16 @@ def _loss_options_for(loss: str, options: dict) -> dict:
     return {k: v for k, v in (options or {}).items() if k in accepted}
 
 
+def _resolve(preset: str, overrides=None) -> dict:
+    """The settings ``tfgan-app train --preset PRESET`` resolves, with ``overrides`` (a dict
+    as from ``--config``, or ``key=value`` strings as from ``--set``)."""
+    from tfgan_app import train
+
+    if isinstance(overrides, dict):
+        return train.resolve_settings(preset, config=overrides)
+    return train.resolve_settings(preset, overrides=list(overrides or []))
+
+
 def _settings_diff(settings: dict, reference: dict) -> dict:
     return {k: copy.deepcopy(v) for k, v in settings.items()
             if k != "preset" and reference.get(k, object()) != v}
@@ -373,8 +383,8 @@ class GANHyperModel(kt.HyperModel):
                  cache_dir: str | None = None, run_log: bool = True, name=None, tunable=True):
         super().__init__(name=name or f"gan_{preset}", tunable=tunable)
         self.preset = preset
-        self.preset_settings = presets.get(preset)
-        self.base_settings = presets.apply_overrides(self.preset_settings, overrides or {})
+        self.preset_settings = _resolve(preset)
+        self.base_settings = _resolve(preset, overrides)
         self.kind = _data_kind(self.base_settings)
         key = _objective_key(objective or default_objective(self.base_settings))
         if self.kind not in OBJECTIVES[key][2]:
@@ -712,12 +722,11 @@ def search(preset: str, tuner: str = "random", max_trials: int = 10, out: str | 
       where rows are :func:`load_trials` rows (workers: the trials they ran).
     """
     out = os.path.abspath(out or os.path.join("tuning", preset))
-    overrides = presets.apply_overrides(presets.get(preset), overrides or {})
-    overrides = _settings_diff(overrides, presets.get(preset))
+    overrides = _settings_diff(_resolve(preset, overrides), _resolve(preset))
     if epochs is not None:
         overrides["epochs"] = int(epochs)
     objective = _objective_key(objective or default_objective(
-        presets.apply_overrides(presets.get(preset), overrides)))
+        _resolve(preset, overrides)))
     role = distributed or "local"
     env = distributed_env(distributed, oracle_address, tuner_id) if distributed else {}
     meta = {"preset": preset, "objective": objective, "tuner": tuner, "overrides": overrides,
@@ -956,10 +965,9 @@ def _cmd_tune(args) -> int:
         raise ValueError("--distributed needs --oracle-address HOST:PORT")
     if args.tuner_id and not args.distributed:
         raise ValueError("--tuner-id is only used with --distributed")
-    overrides = presets.apply_overrides(presets.get(args.preset), args.overrides)
     result = search(args.preset, tuner=args.tuner, max_trials=args.max_trials, out=args.out,
                     resume=args.resume, overwrite=args.overwrite, epochs=args.epochs,
-                    overrides=_settings_diff(overrides, presets.get(args.preset)),
+                    overrides=args.overrides,
                     objective=args.objective, tune=args.tune, seed=args.tuner_seed,
                     distributed=args.distributed, oracle_address=args.oracle_address,
                     tuner_id=args.tuner_id, num_samples=args.num_samples,
