@@ -27,6 +27,14 @@ def _add_train(sub):
     p.add_argument("--config", default=None, help="JSON file of settings (e.g. tuned best.json)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override any setting; dotted keys nest")
+    p.add_argument("--strategy", default=None,
+                   help="tf.distribute strategy: default, onedevice, mirrored, multiworker "
+                        "(TF_CONFIG), tpu or auto; --batch-size stays the global batch size")
+    p.add_argument("--mixed-precision", default=None, metavar="POLICY",
+                   help="mixed_float16 (GPUs), mixed_bfloat16 (CPUs, TPUs), auto or none")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="ignore (and delete) OUT/backup left by a killed run instead of "
+                        "continuing from it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -44,17 +52,22 @@ def _cmd_train(args) -> int:
     settings = train.resolve_settings(
         args.preset, config=config, overrides=args.overrides, dataset=args.dataset,
         epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, d_steps=args.d_steps,
-        seed=args.seed)
+        seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision)
     out = args.out or os.path.join("runs", settings["preset"])
     print(f"training preset {settings['preset']!r} into {out}", flush=True)
-    result = train.train(settings, out, verbose=0 if args.quiet else 1)
+    result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume)
     if result["report"] and settings.get("report") == "gaussian":
         train.print_gaussian_report(result["report"])
     h = result["history"]
     if h.get("d_loss"):
         print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "
               f"D(real)={h['d_real'][-1]:.3f} D(generated)={h['d_fake'][-1]:.3f}")
-    print(f"run directory: {result['out_dir']}")
+    if settings.get("strategy") == "multiworker":
+        who = ("chief: wrote the run directory" if result["is_chief"]
+               else "not the chief: wrote to a temporary directory, now removed")
+        print(f"{result['task']} ({who}); generator weights sha1 {result['fingerprint']}")
+    if result["is_chief"]:
+        print(f"run directory: {result['out_dir']}")
     return 0
 
 

@@ -27,6 +27,29 @@ With ``num_classes`` set, the dataset must yield ``(images, labels)`` (``int [B]
 generator takes ``[z, labels]``. The discriminator takes ``[x, labels]`` when it has two inputs;
 with the ``acgan`` loss it takes ``x`` alone and returns ``(logits, class_logits)``. Generated
 examples use the labels of the real minibatch they are compared with.
+
+Distributed and mixed-precision training
+----------------------------------------
+Build and ``compile`` the model inside ``strategy.scope()`` (``compile`` builds both
+optimizers there); the dataset's batch size is the *global* batch size. Each replica computes
+its losses as means over its share of the batch and divides them by ``num_replicas_in_sync``
+before differentiating, because Keras sums gradients over replicas; the logged losses are the
+unscaled global means. Batch-coupled losses (``relativistic``) all-gather the logits so each
+replica computes the global batch's loss. Every replica draws different noise (the replica id
+is folded into the seed). One step on N replicas therefore equals one step on one device with
+the same global batch and latent vectors (``tests/test_distribute.py``; batch normalisation
+excepted: its statistics are per replica). Under a ``mixed_float16`` policy ``compile`` wraps
+both optimizers in ``keras.optimizers.LossScaleOptimizer``; generated data is cast to the real
+data's dtype before the two are mixed, and logits are float32.
+
+Randomness and resuming
+-----------------------
+All training randomness comes from :meth:`GANModel.sample_latent` and
+:meth:`GANModel.sample_interpolation_weights` (override them to control it, as the distribution
+tests do), which draw stateless random numbers from the model's ``SeedGenerator``. Its state,
+and that of any layer's seed generator (dropout), is saved with the model's weights
+(``save_weights``, ``.keras``, ``BackupAndRestore``), as are both optimizers with their step
+counters, so a resumed run continues the same random stream and the same ``d_steps`` cadence.
 """
 
 from __future__ import annotations
@@ -36,8 +59,14 @@ import keras
 import tensorflow as tf
 
 from tfgan_app import losses as losses_lib
+from tfgan_app.distribute import KerasFitWorkarounds
 
 _DEFAULT_LR = 2e-4
+
+#: Losses whose per-example terms depend on batch statistics (RaGAN compares each logit with the
+#: *batch mean* of the other side's logits). Under replication their logits are all-gathered so
+#: every replica computes the loss of the global batch, as one device would.
+_BATCH_COUPLED_LOSSES = frozenset({"relativistic"})
 
 
 def _replica_id():
@@ -51,6 +80,15 @@ def _num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _needs_merge_call() -> bool:
+    """Whether the current strategy synchronises replicas through ``merge_call`` (so no
+    synchronisation point may sit inside a ``tf.cond`` in replica context). ``False`` for the
+    default strategy, whose ``merge_call`` is a plain call."""
+    if not tf.distribute.has_strategy() or tf.distribute.get_replica_context() is None:
+        return False
+    return not tf.__internal__.distribute.strategy_supports_no_merge_call()
+
+
 def latent_vectors(n: int, latent_dim: int, seed: int) -> tf.Tensor:
     """The latent vectors used by :meth:`GANModel.generate` (and the exported ``sample``).
 
@@ -62,7 +100,7 @@ def latent_vectors(n: int, latent_dim: int, seed: int) -> tf.Tensor:
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
-class GANModel(keras.Model):
+class GANModel(KerasFitWorkarounds, keras.Model):
     """A GAN as one Keras model: ``compile()`` with two optimizers and a loss pair, ``fit()``.
 
     Args:
@@ -183,6 +221,14 @@ class GANModel(keras.Model):
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
                              "instances (each keeps its own state)")
+        # Only `self.optimizer` is wrapped automatically by Keras (GUIDE): wrap both here when
+        # either network computes in float16. bfloat16 has float32's range: no loss scaling.
+        if self._computes_in_float16():
+            LSO = keras.optimizers.LossScaleOptimizer
+            if not isinstance(self.d_optimizer, LSO):
+                self.d_optimizer = LSO(self.d_optimizer)
+            if not isinstance(self.g_optimizer, LSO):
+                self.g_optimizer = LSO(self.g_optimizer)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_steps = d_steps
@@ -207,6 +253,40 @@ class GANModel(keras.Model):
             "ema_decay": self.ema_decay, "jit_compile": jit_compile,
             "steps_per_execution": steps_per_execution,
         }
+
+    def _computes_in_float16(self) -> bool:
+        return any(getattr(layer, "compute_dtype", None) == "float16"
+                   for net in (self.generator, self.discriminator)
+                   for layer in net._flatten_layers())
+
+    # The training noise's SeedGenerator state (and any layer's, e.g. dropout) is not in
+    # Layer.save_own_variables, so `save_weights` -- which BackupAndRestore uses -- and `.keras`
+    # files would not restore the random stream. Save it with the model's own variables.
+    def _random_states(self):
+        states, seen = [self.seed_generator.state], {id(self.seed_generator.state)}
+        for layer in self._flatten_layers(include_self=False):
+            for sg in getattr(layer, "_seed_generators", []):
+                if id(sg.state) not in seen:
+                    seen.add(id(sg.state))
+                    states.append(sg.state)
+        return states
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, state in enumerate(self._random_states()):
+            store[f"random_state_{i}"] = state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        random_keys = sorted((k for k in keys if str(k).startswith("random_state_")),
+                             key=lambda k: int(str(k).rsplit("_", 1)[1]))
+        super().load_own_variables({k: store[k] for k in keys if k not in random_keys})
+        states = self._random_states()
+        if len(random_keys) == len(states):
+            for k, state in zip(random_keys, states):
+                state.assign(store[k])
+        elif random_keys:  # different layers (e.g. an EMA copy added since): the noise only
+            states[0].assign(store[random_keys[0]])
 
     def get_compile_config(self):
         if not getattr(self, "compiled", False) or not hasattr(self, "_gan_compile_config"):
@@ -283,8 +363,48 @@ class GANModel(keras.Model):
         seed = tf.cast(self.seed_generator.next(), tf.int64)
         return seed + tf.stack([tf.constant(0, tf.int64), _replica_id() * 1_000_003])
 
-    def _noise(self, batch):
+    def sample_latent(self, batch):
+        """Latent vectors for one draw of training noise on this replica.
+
+        Args:
+          batch: this replica's batch size (an ``int32`` scalar tensor).
+
+        Returns:
+          ``float32 [batch, latent_dim]``, N(0, 1), from :meth:`_next_seed` (so replicas
+          differ and the stream is restored with the model). Override to control the training
+          noise, e.g. to feed one device and N replicas the same vectors in tests.
+        """
         return tf.random.stateless_normal([batch, self.latent_dim], seed=self._next_seed())
+
+    def sample_interpolation_weights(self, real):
+        """The WGAN-GP interpolation weights ``alpha ~ U[0, 1)`` for one batch on this replica.
+
+        Args:
+          real: this replica's real batch ``[B, ...]``.
+
+        Returns:
+          ``alpha`` of ``real``'s dtype and shape ``[B, 1, ..., 1]`` (same rank as ``real``);
+          ``x_hat = real + alpha * (generated - real)``. Override together with
+          :meth:`sample_latent`.
+        """
+        shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+        return tf.random.stateless_uniform(shape, seed=self._next_seed(), dtype=real.dtype)
+
+    def _noise(self, batch):
+        return self.sample_latent(batch)
+
+    def _global_logits(self, *logits):
+        """For batch-coupled losses under replication, the logits of the whole global batch.
+
+        ``all_gather`` passes gradients back to each replica's own slice (summed over replicas),
+        so with the usual ``1 / num_replicas`` scaling the summed weight gradients are those of
+        the global batch's loss. Identity on one replica and for the other losses.
+        """
+        ctx = tf.distribute.get_replica_context()
+        if (ctx is None or ctx.num_replicas_in_sync == 1
+                or self.gan_loss.name not in _BATCH_COUPLED_LOSSES):
+            return logits
+        return tuple(None if t is None else ctx.all_gather(t, axis=0) for t in logits)
 
     def _g_inputs(self, z, labels):
         return z if self.num_classes is None else [z, labels]
@@ -317,14 +437,16 @@ class GANModel(keras.Model):
         fake = tf.cast(fake, real.dtype)
         d_real, cls_real = self._d_forward(real, labels, training)
         d_fake, cls_fake = self._d_forward(fake, labels, training)
-        loss = self.gan_loss.discriminator_loss(d_real, d_fake,
+        g_real, g_fake = self._global_logits(d_real, d_fake)
+        loss = self.gan_loss.discriminator_loss(g_real, g_fake,
                                                 **self._loss_ctx(labels, cls_real, cls_fake))
         if self.gradient_penalty > 0:
             d_fn = self.discriminator
+            alpha = self.sample_interpolation_weights(real)
             loss += self.gradient_penalty * losses_lib.wasserstein_gradient_penalty(
                 d_fn, real, fake, conditioning=labels if self.d_conditional else None,
                 epsilon=self.gp_epsilon, target=self.gp_target, one_sided=self.gp_one_sided,
-                seed=self._next_seed())
+                alpha=alpha)
         if self.r1_gamma > 0:
             loss += losses_lib.r1_penalty(self.discriminator, real,
                                           conditioning=labels if self.d_conditional else None,
@@ -340,29 +462,73 @@ class GANModel(keras.Model):
         # Only the relativistic loss uses D(real) in the generator loss.
         d_real = (self._d_forward(real, labels, training)[0]
                   if self.gan_loss.name == "relativistic" else d_fake)
+        d_real, d_fake = self._global_logits(d_real, d_fake)
         return self.gan_loss.generator_loss(d_real, d_fake,
                                             **self._loss_ctx(labels, None, cls_fake))
 
     def _d_step(self, real, labels):
         with tf.GradientTape() as tape:
             d_loss, d_real, d_fake = self.discriminator_loss(real, labels)
-            # Keras sums gradients over replicas: scale the per-replica mean (GUIDE).
-            scaled = d_loss / _num_replicas()
+            # Keras sums gradients over replicas: scale the per-replica mean (GUIDE); then
+            # the loss scale of a LossScaleOptimizer (mixed_float16; identity otherwise).
+            scaled = self.d_optimizer.scale_loss(d_loss / _num_replicas())
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
         if self.weight_clip is not None:
             losses_lib.clip_weights(self.discriminator.trainable_variables, self.weight_clip)
         return d_loss, d_real, d_fake
 
-    def _g_step(self, real, labels):
+    def _g_loss_and_grads(self, real, labels):
         with tf.GradientTape() as tape:
             g_loss = self.generator_loss(real, labels)
-            scaled = g_loss / _num_replicas()
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
+            scaled = self.g_optimizer.scale_loss(g_loss / _num_replicas())
+        return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
+
+    def _g_step(self, real, labels):
+        g_loss, grads = self._g_loss_and_grads(real, labels)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         if self.ema_decay is not None:
             self._update_ema()
         return g_loss
+
+    def _g_step_if(self, do_g, real, labels):
+        """The generator step when ``do_g`` (the same on every replica), else ``g_loss = 0``.
+
+        On one device (and wherever the strategy needs no ``merge_call``) this is a ``tf.cond``
+        around :meth:`_g_step`. Strategies that synchronise through ``merge_call``
+        (``MirroredStrategy``/``MultiWorkerMirroredStrategy`` outside all-GPU XLA) refuse a
+        synchronisation point -- the optimizer's gradient all-reduce -- inside a ``tf.cond``
+        in replica context, so there the gradients are computed under the condition and
+        applied under the same condition in cross-replica context, the way Keras'
+        ``LossScaleOptimizer`` applies its conditional updates.
+        """
+        if not _needs_merge_call():
+            return tf.cond(do_g, lambda: self._g_step(real, labels),
+                           lambda: tf.constant(0.0, tf.float32))
+        variables = self.generator.trainable_variables
+        g_loss, grads = tf.cond(
+            do_g, lambda: self._g_loss_and_grads(real, labels),
+            lambda: (tf.constant(0.0, tf.float32), [tf.zeros_like(v) for v in variables]))
+
+        def apply_in_cross_replica_context(distribution, do_g, grads):
+            def apply():
+                distribution.extended.call_for_each_replica(
+                    lambda g: self.g_optimizer.apply(g, variables), args=(grads,))
+                return tf.constant(True)
+
+            tf.cond(distribution.experimental_local_results(do_g)[0], apply,
+                    lambda: tf.constant(False))
+
+        tf.distribute.get_replica_context().merge_call(apply_in_cross_replica_context,
+                                                       args=(do_g, grads))
+        if self.ema_decay is not None:
+            with tf.control_dependencies([g_loss]):
+                tf.cond(do_g, lambda: self._ema_op(), lambda: tf.no_op())
+        return g_loss
+
+    def _ema_op(self):
+        self._update_ema()
+        return tf.no_op()
 
     def _update_ema(self):
         d = self.ema_decay
@@ -380,14 +546,13 @@ class GANModel(keras.Model):
             g_weight = 1.0
         else:
             do_g = tf.equal(self.d_optimizer.iterations % self.d_steps, 0)
-            g_loss = tf.cond(do_g, lambda: self._g_step(real, labels),
-                             lambda: tf.constant(0.0, tf.float32))
+            g_loss = self._g_step_if(do_g, real, labels)
             g_weight = tf.cast(do_g, tf.float32)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss, sample_weight=g_weight)
         self.d_real_tracker.update_state(self._d_output_mean(d_real))
         self.d_fake_tracker.update_state(self._d_output_mean(d_fake))
-        return {m.name: m.result() for m in self.metrics}
+        return self._distributed_logs({m.name: m.result() for m in self.metrics})
 
     def test_step(self, data):
         real, labels = self._unpack(data)
@@ -397,7 +562,7 @@ class GANModel(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(self._d_output_mean(d_real))
         self.d_fake_tracker.update_state(self._d_output_mean(d_fake))
-        return {m.name: m.result() for m in self.metrics}
+        return self._distributed_logs({m.name: m.result() for m in self.metrics})
 
     # ------------------------------------------------------------------ sampling
 

@@ -13,20 +13,31 @@ Run directory contract (every preset):
 * ``samples/`` -- image presets: a sample grid per epoch and ``interpolation.png``;
 * ``logs/`` -- TensorBoard scalars (and sample images);
 * ``report.json`` -- what the job measured at the end (e.g. the Gaussian fit for d2l-gaussian).
+* ``backup/`` -- only while training: the last epoch's full state (both networks, both
+  optimizers with their step counters, the noise generator's state, the history so far). A
+  killed run started again with the same command continues from it; removed when the run
+  finishes.
 
 Files are written atomically; ``config.json`` first, so a run in progress can be inspected.
+
+Distribution (settings ``strategy`` and ``mixed_precision``, see :mod:`tfgan_app.distribute`):
+the strategy is created first, the models, optimizers and metrics inside its scope, and the
+batch size is global. Under a multi-worker strategy every worker runs the same job; only the
+chief writes the run directory, the others write to a temporary directory that is removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_app import builders, callbacks as cb, presets
+from tfgan_app import builders, callbacks as cb, distribute, presets
 from tfgan_app.data import dataset_by_name
 from tfgan_app.data.toy import TOY_DISTRIBUTIONS, sample_toy
 from tfgan_app.model import GANModel
@@ -49,8 +60,33 @@ def make_dataset(settings: dict):
     return ds, info
 
 
-def build_gan(settings: dict, info: dict) -> GANModel:
-    """Build and compile the :class:`GANModel` the settings describe, for data ``info``."""
+#: Settings every run has besides the preset's (added by :func:`resolve_settings`).
+RUNTIME_DEFAULTS = {
+    "strategy": "default",      # tfgan_app.distribute.get_strategy name
+    "mixed_precision": None,    # None, "mixed_float16", "mixed_bfloat16" or "auto"
+}
+
+#: Settings that may change when a killed run is started again (the rest must match).
+_RESUMABLE_CHANGES = ("epochs", "strategy")
+
+
+def build_gan(settings: dict, info: dict, strategy=None) -> GANModel:
+    """Build and compile the :class:`GANModel` the settings describe, for data ``info``.
+
+    The networks, the model (its metrics) and both optimizers are created inside
+    ``strategy.scope()`` (default: the strategy in scope, usually TensorFlow's default one),
+    under the dtype policy of ``settings["mixed_precision"]`` (the global policy is restored
+    afterwards). Under a mixed policy the discriminator's output layers compute in float32
+    (:func:`tfgan_app.distribute.float32_outputs`) and, for float16, ``compile`` wraps both
+    optimizers in ``LossScaleOptimizer``.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    policy = distribute.resolve_mixed_precision(settings.get("mixed_precision"), strategy)
+    with distribute.dtype_policy(policy), strategy.scope():
+        return _build_gan(settings, info, policy)
+
+
+def _build_gan(settings: dict, info: dict, policy) -> GANModel:
     num_classes = settings.get("num_classes")
     if num_classes and info.get("num_classes") and int(num_classes) != int(info["num_classes"]):
         raise ValueError(f"num_classes={num_classes} but the dataset has "
@@ -61,6 +97,8 @@ def build_gan(settings: dict, info: dict) -> GANModel:
                          latent_dim=latent_dim, num_classes=num_classes)
     disc = builders.build("discriminator", settings["discriminator"], data_shape=data_shape,
                           num_classes=num_classes)
+    if policy:
+        disc = distribute.float32_outputs(disc)
     gan = GANModel(gen, disc, latent_dim=latent_dim, num_classes=num_classes,
                    seed=int(settings["seed"]))
 
@@ -81,6 +119,8 @@ def resolve_settings(preset: str | None = None, config: dict | None = None, over
                      **explicit) -> dict:
     """Preset defaults, then a ``--config`` dict, then explicit values, then ``--set`` items."""
     settings = presets.get(preset or presets.DEFAULT_PRESET)
+    for key, value in RUNTIME_DEFAULTS.items():
+        settings.setdefault(key, value)
     if config:
         settings = presets.apply_overrides(settings, config)
     settings = presets.apply_overrides(
@@ -113,52 +153,149 @@ def print_gaussian_report(rep: dict, file=sys.stdout) -> None:
           f"({rep['num_samples']} samples)", file=file)
 
 
-def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=()) -> dict:
+def weights_fingerprint(model) -> str:
+    """SHA-1 of a model's weights (bytes of every array, in order): equal fingerprints mean
+    bit-identical weights (used to check that the workers of a multi-worker run agree)."""
+    h = hashlib.sha1()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+def _check_resumable(saved: dict, settings: dict, backup_dir: str) -> None:
+    import json
+
+    settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
+    ignore = set(_RESUMABLE_CHANGES)
+    keys = (set(saved) | set(settings)) - ignore
+    changed = sorted(k for k in keys if saved.get(k) != settings.get(k))
+    if changed:
+        raise ValueError(f"{backup_dir} holds a backup of a run with different settings "
+                         f"({', '.join(changed)}); start again with the same settings to "
+                         "resume, or pass --no-resume (resume=False) to start from scratch")
+
+
+def _passes_started(ds, epochs_done: int) -> int:
+    """How many iterators ``fit`` created on ``ds`` before epoch ``epochs_done``.
+
+    Keras 3's ``EpochIterator`` starts a pass at the beginning of every epoch and, when the
+    number of batches is known, another at its end (which the next epoch does not use); with an
+    unknown cardinality the first epoch only starts one (it learns the count by exhausting it).
+    """
+    if epochs_done <= 0:
+        return 0
+    known = int(ds.cardinality()) >= 0
+    return 2 * epochs_done if known else 2 * epochs_done - 1
+
+
+def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
+          resume: bool = True) -> dict:
     """Train the GAN described by ``settings`` into run directory ``out_dir``.
 
-    Returns ``{"gan": GANModel, "history": dict, "report": dict, "out_dir": str}``.
+    Args:
+      settings: from :func:`resolve_settings`; ``strategy`` and ``mixed_precision`` choose
+        the distribution strategy and dtype policy (see :mod:`tfgan_app.distribute`).
+      out_dir: the run directory.
+      verbose: Keras progress bar (0: none).
+      extra_callbacks: callbacks run before the history is recorded each epoch.
+      resume: continue from ``out_dir/backup`` when a killed run left one (the settings must
+        match, except ``epochs`` and ``strategy``); ``False`` deletes it and starts afresh.
+
+    Returns ``{"gan", "history", "report", "out_dir", "resumed_from_epoch" (``None`` or the
+    number of epochs the backup had done), "is_chief", "task", "fingerprint"}`` (the SHA-1 of
+    the generator's weights).
     """
+    # First: a MultiWorkerMirroredStrategy must exist before TensorFlow does anything else.
+    strategy = distribute.get_strategy(settings.get("strategy") or "default")
+    replicas = strategy.num_replicas_in_sync
+    if int(settings["batch_size"]) % replicas:
+        raise ValueError(f"batch_size={settings['batch_size']} is the global batch size and "
+                         f"must be divisible by the {replicas} replicas of strategy "
+                         f"{settings.get('strategy')!r}")
     out_dir = os.path.abspath(out_dir)
-    os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    backup_dir = os.path.join(out_dir, "backup")
+    # Only the chief writes the run directory; other workers run every save identically
+    # (saving may involve collective ops) into a temporary directory, removed at the end.
+    run_dir, temporary = distribute.worker_dir(out_dir, strategy)
+    try:
+        result = _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks,
+                        resume)
+    finally:
+        distribute.remove_worker_dir(run_dir, temporary)
+    result["out_dir"] = out_dir
+    result["is_chief"] = not temporary
+    result["task"] = distribute.task_name(strategy)
+    return result
+
+
+def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, resume):
+    os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
+    if not resume and distribute.is_chief(strategy):
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    previous = distribute.latest_backup(backup_dir) if resume else None
+    if previous is not None:
+        _check_resumable(previous[1].get("settings", {}), settings, backup_dir)
+
     keras.utils.set_random_seed(int(settings["seed"]))
     ds, info = make_dataset(settings)
-    gan = build_gan(settings, info)
+    gan = build_gan(settings, info, strategy)
     data_info = {k: v for k, v in info.items() if k != "points"}
-    write_json(os.path.join(out_dir, "config.json"), {
+    write_json(os.path.join(run_dir, "config.json"), {
         **settings, "data": data_info,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "tfgan_app": __import__("tfgan_app").__version__},
     })
-    history = cb.HistoryWriter(os.path.join(out_dir, "history.json"))
+    start_epoch = 0
+    initial_history = None
+    if previous is not None:
+        meta = previous[1]
+        start_epoch = int(meta["epoch"])
+        initial_history = {k: list(v) for k, v in (meta.get("history") or {}).items()}
+        print(f"resuming from {previous[0]}: {start_epoch} epoch(s) done, "
+              f"d_optimizer.iterations={meta.get('d_iterations')}, "
+              f"g_optimizer.iterations={meta.get('g_iterations')}", flush=True)
+        # The pipeline reshuffles on every pass with a seeded generator: start as many passes
+        # (without reading them) as fit had started, so the resumed epochs see the same data
+        # order as an uninterrupted run would (tests/test_resume.py checks bit-equality).
+        for _ in range(_passes_started(ds, start_epoch)):
+            iter(ds)
+    history = cb.HistoryWriter(os.path.join(run_dir, "history.json"), initial=initial_history)
+    backup = distribute.RunBackup(
+        backup_dir, write_dir=os.path.join(run_dir, "backup"), delete_checkpoint=False,
+        metadata=lambda: {"history": history.history, "settings": settings})
     # Extra callbacks first: an EvaluationCallback's val_* logs must be in the logs before the
-    # history writer (and any checkpointing) records the epoch.
-    callbacks = [*extra_callbacks, history,
-                 cb.LossCurves(os.path.join(out_dir, "plots", "losses.png"), history,
+    # history writer (and then the backup) records the epoch.
+    callbacks = [*extra_callbacks, history, backup,
+                 cb.LossCurves(os.path.join(run_dir, "plots", "losses.png"), history,
                                title=settings.get("preset") or "GAN"),
-                 keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"))]
+                 keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"))]
     if len(info["data_shape"]) == 1 and info["data_shape"][0] == 2:
         points = info.get("points")
-        callbacks.append(cb.ScatterPlot(os.path.join(out_dir, "plots", "scatter.png"),
+        callbacks.append(cb.ScatterPlot(os.path.join(run_dir, "plots", "scatter.png"),
                                         points, modes=(info.get("spec") or {}).get("modes")))
     else:
-        callbacks.append(cb.SampleGrid(os.path.join(out_dir, "samples"),
-                                       tensorboard_dir=os.path.join(out_dir, "logs")))
+        callbacks.append(cb.SampleGrid(os.path.join(run_dir, "samples"),
+                                       tensorboard_dir=os.path.join(run_dir, "logs")))
         callbacks.append(cb.LatentInterpolation(
-            os.path.join(out_dir, "samples", "interpolation.png")))
+            os.path.join(run_dir, "samples", "interpolation.png")))
     # shuffle=False: the tf.data pipeline already reshuffles every epoch.
     gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
             shuffle=False)
 
-    with atomic_path(os.path.join(out_dir, "generator.keras"), suffix=".keras") as tmp:
+    with atomic_path(os.path.join(run_dir, "generator.keras"), suffix=".keras") as tmp:
         gan.generator.save(tmp)
     if gan.ema_generator is not None:  # used by sampling, evaluation and export
-        with atomic_path(os.path.join(out_dir, "ema_generator.keras"), suffix=".keras") as tmp:
+        with atomic_path(os.path.join(run_dir, "ema_generator.keras"), suffix=".keras") as tmp:
             gan.ema_generator.save(tmp)
-    with atomic_path(os.path.join(out_dir, "gan.keras"), suffix=".keras") as tmp:
+    with atomic_path(os.path.join(run_dir, "gan.keras"), suffix=".keras") as tmp:
         gan.save(tmp)
 
     report = {}
     if settings.get("report") == "gaussian":
         report = gaussian_report(gan, info["spec"])
-    write_json(os.path.join(out_dir, "report.json"), report)
-    return {"gan": gan, "history": history.history, "report": report, "out_dir": out_dir}
+    write_json(os.path.join(run_dir, "report.json"), report)
+    # Every output is written: the backup is no longer needed.
+    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    return {"gan": gan, "history": history.history, "report": report,
+            "resumed_from_epoch": start_epoch if previous is not None else None,
+            "fingerprint": weights_fingerprint(gan.generator)}
