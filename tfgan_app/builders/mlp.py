@@ -75,14 +75,28 @@ def mlp_generator(latent_dim: int, output_shape=(2,), hidden_units=(128, 128),
 
 
 def mlp_discriminator(input_shape=(2,), hidden_units=(128, 128), dropout=0.0, maxout_pieces=None,
-                      activation="leaky_relu", num_classes=None, name="mlp_discriminator"):
+                      activation="leaky_relu", num_classes=None, spectral_norm=False,
+                      name="mlp_discriminator"):
     """``x float32 [B, *input_shape]`` (and ``labels int [B]``) -> logits ``float32 [B, 1]``.
 
     ``maxout_pieces``: use :class:`Maxout` hidden units with that many pieces (the paper's
     choice), else Dense layers with ``activation``. ``dropout`` is applied to each hidden layer's
     output. Conditional: the one-hot label is concatenated with the flattened input.
+    ``spectral_norm``: wrap every Dense layer in ``keras.layers.SpectralNormalization``
+    (Miyato et al. 2018: each layer's weight divided by its largest singular value, estimated by
+    one power iteration per training step), making D roughly 1-Lipschitz.
     """
     input_shape = _shape(input_shape, "input_shape")
+    if spectral_norm and maxout_pieces:
+        raise ValueError("spectral_norm applies to Dense layers; it cannot be combined with "
+                         "maxout_pieces")
+
+    def dense(units, activation, name):
+        if spectral_norm:
+            return keras.layers.SpectralNormalization(
+                keras.layers.Dense(units, activation=activation, name=f"{name}_dense"), name=name)
+        return keras.layers.Dense(units, activation=activation, name=name)
+
     x_in = keras.Input(input_shape, name="x")
     inputs = [x_in]
     h = keras.layers.Flatten()(x_in) if len(input_shape) > 1 else x_in
@@ -94,8 +108,8 @@ def mlp_discriminator(input_shape=(2,), hidden_units=(128, 128), dropout=0.0, ma
         if maxout_pieces:
             h = Maxout(int(u), int(maxout_pieces), name=f"maxout{i + 1}")(h)
         else:
-            h = keras.layers.Dense(int(u), activation=activation, name=f"hidden{i + 1}")(h)
+            h = dense(int(u), activation, f"hidden{i + 1}")(h)
         if dropout:
             h = keras.layers.Dropout(float(dropout))(h)
-    out = keras.layers.Dense(1, name="logits")(h)
+    out = dense(1, None, "logits")(h)
     return keras.Model(inputs if num_classes else x_in, out, name=name)
