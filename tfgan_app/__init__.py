@@ -18,6 +18,7 @@ def __getattr__(name):
     # Heavier sub-packages load on first use: tg.evaluation, tg.export, tg.serving, tg.presets
     import importlib
 
-    if name in ("evaluation", "export", "serving", "presets", "train", "run"):
+    if name in ("evaluation", "export", "serving", "presets", "train", "run", "tuning",
+                "distribute"):
         return importlib.import_module(f"tfgan_app.{name}")
     raise AttributeError(f"module 'tfgan_app' has no attribute {name!r}")
