@@ -284,6 +284,13 @@ def _all_gpu(strategy) -> bool:
     return bool(devices) and all("GPU" in d.upper().rsplit("/", 1)[-1] for d in devices)
 
 
+def _merge_call_replicas(strategy) -> bool:
+    """Several replicas synchronised through merge_call (mirrored strategies; not TPUs)."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return False
+    return _multi_device(strategy) or is_multi_worker(strategy)
+
+
 def _xla_supported(strategy) -> bool:
     """Whether Keras ``fit`` can run with ``jit_compile=True`` under ``strategy``."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
@@ -295,26 +302,37 @@ def _xla_supported(strategy) -> bool:
 
 class KerasFitWorkarounds:
     """Mixin for a ``keras.Model`` whose ``fit`` must work under every ``tf.distribute``
-    strategy. The ONE place for these workarounds; :class:`tfgan_app.GANModel` uses it.
+    strategy: the ONE place for the workarounds; :class:`tfgan_app.GANModel` uses it.
 
     Keras 3 ``fit`` under ``MultiWorkerMirroredStrategy`` across processes is broken
-    (keras-team/keras#20585, open; tensorflow/tensorflow#72388), in two ways measured here
-    with two worker processes on 127.0.0.1 (TF 2.21, Keras 3.15):
+    (keras-team/keras#20585, open; tensorflow/tensorflow#72388) in two ways:
 
-    1. ``fit`` calls ``_maybe_symbolic_build``, which ``strategy.reduce``-s a sample batch
-       eagerly and fails with "Attempt to convert a value (PerReplica ...)". Fix: return at
-       once when the model, its optimizers and compile state are built (``GANModel.compile``
-       builds both optimizers inside the strategy scope), else defer to Keras.
+    1. ``fit`` calls ``_maybe_symbolic_build``, which takes a batch from the iterator and
+       ``strategy.reduce``-s it eagerly; for a batch of ``PerReplica`` values across workers
+       this fails with "Attempt to convert a value (PerReplica ...)". Fix: return at once when
+       the model, its optimizers and compile state are built (``GANModel.compile`` builds both
+       optimizers inside the strategy scope), else defer to Keras. (With one CPU device per
+       worker, as in this project's tests, the batch is a plain tensor and Keras' version
+       passes; the failure needs several devices per worker. The override is unit-tested.)
     2. The logs a ``train_step`` returns are reduced with ``strategy.reduce("MEAN", v,
-       axis=0)``, which fails for scalars ("Invalid reduction dimension 0 for input with 0
-       dimensions"). Fix: :meth:`_distributed_logs` returns them with shape ``[1]`` under a
+       axis=0)``, which fails for scalars: "Invalid reduction dimension 0 for input with 0
+       dimensions". Fix: :meth:`_distributed_logs` returns them with shape ``[1]`` under a
        multi-worker strategy (epoch logs are read from the metrics, so they stay scalars).
+       ``tests/test_distribute.py`` runs two workers without this and checks they still fail
+       that way, so the workaround can go when Keras fixes it.
 
-    ``tests/test_distribute.py`` runs two workers with these overrides removed and checks that
-    training still fails that way (so the workaround can go when Keras fixes it), and with them
-    in place, that the workers end with identical weights.
+    Found while doing this (``compile``, with a warning):
 
-    Also here (not a bug): under ``TPUStrategy`` Keras keeps only the first replica's step
+    * ``steps_per_execution > 1`` fails under ``MirroredStrategy`` (several devices) and
+      ``MultiWorkerMirroredStrategy`` ("You must feed a value for placeholder tensor
+      '.../while/cond/.../Placeholder'", keras-team/keras#19246, also with a plain
+      ``Sequential`` model): set to 1.
+    * ``jit_compile=True`` fails with several CPU devices or CPU workers (see
+      :meth:`compile`): turned off, as Keras' own ``jit_compile="auto"`` does under
+      ``tf.distribute``. Several GPUs per process compile each replica's step instead
+      (:meth:`_make_function`).
+
+    Not a bug, also here: under ``TPUStrategy`` Keras keeps only the first replica's step
     logs; :meth:`_distributed_logs` averages them over replicas so progress bars show global
     values there too.
     """
@@ -326,13 +344,16 @@ class KerasFitWorkarounds:
 
     def compile(self, *args, **kwargs):
         strategy = self.distribute_strategy
-        if int(kwargs.get("steps_per_execution") or 1) > 1 and is_multi_worker(strategy):
-            # Measured here (2 workers, TF 2.21, Keras 3.15): Keras' steps_per_execution loop
-            # (a tf.cond inside a tf.while_loop around `strategy.run`) fails with "You must
-            # feed a value for placeholder tensor '.../while/cond/Placeholder_4'" once the step
-            # holds collective ops.
-            warnings.warn("steps_per_execution > 1 fails under MultiWorkerMirroredStrategy in "
-                          "Keras 3; using steps_per_execution=1", stacklevel=3)
+        if int(kwargs.get("steps_per_execution") or 1) > 1 and _merge_call_replicas(strategy):
+            # keras-team/keras#19246 (open), measured here with a plain Sequential model too:
+            # under MirroredStrategy (2 CPU devices) and MultiWorkerMirroredStrategy (2
+            # workers) Keras' steps_per_execution loop -- a tf.cond inside a tf.while_loop
+            # around `strategy.run`, whose replicas synchronise through merge_call -- fails
+            # with "You must feed a value for placeholder tensor
+            # '.../while/cond/then/.../while/cond/Placeholder_3'".
+            warnings.warn("steps_per_execution > 1 fails under MirroredStrategy and "
+                          "MultiWorkerMirroredStrategy in Keras 3 (keras-team/keras#19246); "
+                          "using steps_per_execution=1", stacklevel=3)
             kwargs["steps_per_execution"] = 1
         if kwargs.get("jit_compile") is True and not _xla_supported(strategy):
             # Several CPU devices: Keras compiles the cross-device call as one XLA cluster,
