@@ -54,6 +54,8 @@ def _settings(**config):
     # k = 3 does not divide 125: the resumed epoch must continue the D/G cadence; EMA restored
     {"d_steps": 3, "ema_decay": 0.9, "loss": "wasserstein", "loss_options": {},
      "gradient_penalty": 1.0},
+    # both optimizers wrapped in LossScaleOptimizer: the loss scales are restored too
+    {"mixed_precision": "mixed_float16"},
 ])
 def test_interrupted_run_resumes_bit_identical(tmp_path, config):
     settings = _settings(**config)
@@ -65,11 +67,14 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, config):
     assert found is not None and found[1]["epoch"] == 2
     assert found[1]["history"]["epoch"] == [0, 1]
     k = int(settings["d_steps"])
-    assert found[1]["d_iterations"] == 250 and found[1]["g_iterations"] == 250 // k
+    if not config.get("mixed_precision"):  # (float16 skips the steps that overflow)
+        assert found[1]["d_iterations"] == 250 and found[1]["g_iterations"] == 250 // k
     resumed = train.train(settings, str(run), verbose=0)
     assert resumed["resumed_from_epoch"] == 2
     gan, ref = resumed["gan"], straight["gan"]
-    assert int(gan.d_optimizer.iterations) == int(ref.d_optimizer.iterations) == 500
+    assert int(gan.d_optimizer.iterations) == int(ref.d_optimizer.iterations)
+    if not config.get("mixed_precision"):
+        assert int(gan.d_optimizer.iterations) == 500
     assert int(gan.g_optimizer.iterations) == int(ref.g_optimizer.iterations)
     # bit-identical to the uninterrupted run: weights, EMA copy, optimizer state, noise state
     assert resumed["fingerprint"] == straight["fingerprint"]
