@@ -59,6 +59,7 @@ import keras
 import tensorflow as tf
 
 from tfgan_app import losses as losses_lib
+from tfgan_app import remedies
 from tfgan_app.distribute import KerasFitWorkarounds
 
 _DEFAULT_LR = 2e-4
@@ -179,7 +180,9 @@ class GANModel(KerasFitWorkarounds, keras.Model):
     def compile(self, d_optimizer=None, g_optimizer=None, loss="modified", d_steps=1,
                 loss_options=None, gradient_penalty=0.0, gp_target=1.0, gp_one_sided=False,
                 gp_epsilon=1e-10, r1_gamma=0.0, weight_clip=None, ema_decay=None,
-                jit_compile="auto", steps_per_execution=1, **kwargs):
+                unrolled_steps=0, unrolled_lr=None, instance_noise=0.0,
+                instance_noise_steps=10_000, d_l2=0.0, jit_compile="auto",
+                steps_per_execution=1, **kwargs):
         """Configure training.
 
         Args:
@@ -199,6 +202,14 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             (``ema = decay * ema + (1 - decay) * w`` after every generator update; Yazici et al.
             2019) in ``self.ema_generator``, used by :meth:`generate` and by exports. ``None``
             disables it. Non-trainable state (batch-norm statistics) is copied, not averaged.
+          unrolled_steps: unrolled GAN (Metz et al. 2017): the generator's loss looks through
+            this many differentiable gradient-descent steps of the discriminator (rate
+            ``unrolled_lr``, default the discriminator optimizer's learning rate); 0 disables.
+          instance_noise: standard deviation of Gaussian noise added to every discriminator
+            input (real and generated), annealed linearly to 0 over ``instance_noise_steps``
+            discriminator steps; 0 disables.
+          d_l2: weight of an L2 penalty on the discriminator's kernels; 0 disables.
+          (See :mod:`tfgan_app.remedies`.)
           jit_compile, steps_per_execution, **kwargs: passed to ``keras.Model.compile``.
         """
         super().compile(optimizer=None, jit_compile=jit_compile,
@@ -210,6 +221,12 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             raise ValueError("gradient_penalty and r1_gamma must be >= 0")
         if weight_clip is not None and weight_clip <= 0:
             raise ValueError(f"weight_clip must be positive or None, got {weight_clip}")
+        if int(unrolled_steps) < 0 or float(instance_noise) < 0 or float(d_l2) < 0:
+            raise ValueError("unrolled_steps, instance_noise and d_l2 must be >= 0")
+        if unrolled_lr is not None and float(unrolled_lr) <= 0:
+            raise ValueError(f"unrolled_lr must be positive or None, got {unrolled_lr}")
+        if int(instance_noise_steps) < 1:
+            raise ValueError(f"instance_noise_steps must be >= 1, got {instance_noise_steps}")
         self.gan_loss = losses_lib.get(loss, **(loss_options or {}))
         if self.gan_loss.needs_aux and self.num_classes is None:
             raise ValueError("the 'acgan' loss needs a conditional model (num_classes) whose "
@@ -238,6 +255,11 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         self.gp_epsilon = float(gp_epsilon)
         self.r1_gamma = float(r1_gamma)
         self.weight_clip = None if weight_clip is None else float(weight_clip)
+        self.unrolled_steps = int(unrolled_steps)
+        self.unrolled_lr = None if unrolled_lr is None else float(unrolled_lr)
+        self.instance_noise = float(instance_noise)
+        self.instance_noise_steps = int(instance_noise_steps)
+        self.d_l2 = float(d_l2)
         if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay}")
         self.ema_decay = None if ema_decay is None else float(ema_decay)
@@ -250,7 +272,10 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             "gradient_penalty": self.gradient_penalty, "gp_target": self.gp_target,
             "gp_one_sided": self.gp_one_sided, "gp_epsilon": self.gp_epsilon,
             "r1_gamma": self.r1_gamma, "weight_clip": self.weight_clip,
-            "ema_decay": self.ema_decay, "jit_compile": jit_compile,
+            "ema_decay": self.ema_decay, "unrolled_steps": self.unrolled_steps,
+            "unrolled_lr": self.unrolled_lr, "instance_noise": self.instance_noise,
+            "instance_noise_steps": self.instance_noise_steps, "d_l2": self.d_l2,
+            "jit_compile": jit_compile,
             "steps_per_execution": steps_per_execution,
         }
 
@@ -409,8 +434,18 @@ class GANModel(KerasFitWorkarounds, keras.Model):
     def _g_inputs(self, z, labels):
         return z if self.num_classes is None else [z, labels]
 
-    def _d_forward(self, x, labels, training=True):
-        out = self.discriminator([x, labels] if self.d_conditional else x, training=training)
+    def _d_inputs(self, x):
+        """``x`` plus the current instance noise (identity when the remedy is off)."""
+        if self.instance_noise <= 0:
+            return x
+        std = remedies.instance_noise_std(self.d_optimizer.iterations, self.instance_noise,
+                                          self.instance_noise_steps)
+        return remedies.add_instance_noise(x, std, self._next_seed())
+
+    def _d_forward(self, x, labels, training=True, call=None):
+        x = self._d_inputs(x) if training else x
+        call = call or (lambda inputs: self.discriminator(inputs, training=training))
+        out = call([x, labels] if self.d_conditional else x)
         if self.gan_loss.needs_aux:
             logits, class_logits = out
             return tf.cast(logits, tf.float32), tf.cast(class_logits, tf.float32)
@@ -451,6 +486,8 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             loss += losses_lib.r1_penalty(self.discriminator, real,
                                           conditioning=labels if self.d_conditional else None,
                                           gamma=self.r1_gamma)
+        if self.d_l2 > 0:
+            loss += remedies.l2_penalty(self.discriminator, self.d_l2)
         return loss, d_real, d_fake
 
     def generator_loss(self, real, labels, training=True):
@@ -458,13 +495,32 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         batch = tf.shape(real)[0]
         fake = self.generator(self._g_inputs(self._noise(batch), labels), training=training)
         fake = tf.cast(fake, real.dtype)
-        d_fake, cls_fake = self._d_forward(fake, labels, training)
+        call = None
+        if self.unrolled_steps > 0 and training:
+            call = self._unrolled_discriminator(real, fake, labels)
+        d_fake, cls_fake = self._d_forward(fake, labels, training, call)
         # Only the relativistic loss uses D(real) in the generator loss.
-        d_real = (self._d_forward(real, labels, training)[0]
+        d_real = (self._d_forward(real, labels, training, call)[0]
                   if self.gan_loss.name == "relativistic" else d_fake)
         d_real, d_fake = self._global_logits(d_real, d_fake)
         return self.gan_loss.generator_loss(d_real, d_fake,
                                             **self._loss_ctx(labels, None, cls_fake))
+
+    def _unrolled_discriminator(self, real, fake, labels):
+        """The discriminator after ``unrolled_steps`` differentiable steps on its loss against
+        this batch (real and the generator's current ``fake``), as a call function."""
+        lr = self.unrolled_lr
+        if lr is None:
+            lr = self.d_optimizer.learning_rate
+
+        def d_loss(call):
+            d_real, cls_real = self._d_forward(real, labels, True, call)
+            d_fake, cls_fake = self._d_forward(fake, labels, True, call)
+            return self.gan_loss.discriminator_loss(
+                d_real, d_fake, **self._loss_ctx(labels, cls_real, cls_fake))
+
+        return remedies.unrolled_discriminator_weights(self.discriminator, d_loss,
+                                                       self.unrolled_steps, lr)
 
     def _d_step(self, real, labels):
         with tf.GradientTape() as tape:

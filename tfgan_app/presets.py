@@ -19,6 +19,9 @@ key                  meaning
 ``d_steps``          discriminator steps per generator step (Algorithm 1's k)
 ``gradient_penalty`` WGAN-GP weight; ``r1_gamma``; ``weight_clip``
 ``ema_decay``        generator weight EMA for sampling/export (``None``: off)
+``unrolled_steps``   unrolled GAN steps (``unrolled_lr``); 0: off
+``instance_noise``   initial instance-noise std, annealed to 0 over ``instance_noise_steps``
+                     (``None``: the whole run); ``d_l2`` L2 penalty on D's kernels
 ``jit_compile``      XLA; ``steps_per_execution`` steps per compiled call
 ``report``           what the job prints at the end (``gaussian``: mean/covariance vs targets)
 ==================== ============================================================================
@@ -53,6 +56,11 @@ _BASE = {
     "r1_gamma": 0.0,
     "weight_clip": None,
     "ema_decay": None,
+    "unrolled_steps": 0,
+    "unrolled_lr": None,
+    "instance_noise": 0.0,
+    "instance_noise_steps": None,
+    "d_l2": 0.0,
     "jit_compile": "auto",
     "steps_per_execution": 1,
     "report": None,

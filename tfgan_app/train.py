@@ -111,8 +111,24 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
         loss=settings["loss"], loss_options=settings.get("loss_options") or {},
         d_steps=settings["d_steps"], gradient_penalty=settings["gradient_penalty"],
         r1_gamma=settings["r1_gamma"], weight_clip=settings["weight_clip"],
-        ema_decay=settings.get("ema_decay"), jit_compile=settings["jit_compile"], steps_per_execution=settings["steps_per_execution"])
+        ema_decay=settings.get("ema_decay"),
+        unrolled_steps=settings.get("unrolled_steps") or 0,
+        unrolled_lr=settings.get("unrolled_lr"),
+        instance_noise=settings.get("instance_noise") or 0.0,
+        instance_noise_steps=_instance_noise_steps(settings, info),
+        d_l2=settings.get("d_l2") or 0.0,
+        jit_compile=settings["jit_compile"],
+        steps_per_execution=settings["steps_per_execution"])
     return gan
+
+
+def _instance_noise_steps(settings: dict, info: dict) -> int:
+    """The annealing horizon of instance noise: the setting, or the whole run's D steps."""
+    if settings.get("instance_noise_steps"):
+        return int(settings["instance_noise_steps"])
+    steps = info.get("steps_per_epoch") or (
+        int(info.get("num_examples") or 0) // int(settings["batch_size"]))
+    return max(1, int(steps) * int(settings["epochs"]))
 
 
 def resolve_settings(preset: str | None = None, config: dict | None = None, overrides=None,

@@ -1,0 +1,133 @@
+"""Each remedy changes what it claims to change."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgan_app as tg
+from tfgan_app import builders, remedies
+
+
+def _ring_ds(n=512, batch=64):
+    x, _ = tg.data.ring(n, seed=0)
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True)
+
+
+def _gan(disc=None, **compile_kw):
+    keras.utils.set_random_seed(0)
+    gen = builders.mlp_generator(2, (2,), hidden_units=(16,))
+    disc = disc or builders.mlp_discriminator((2,), hidden_units=(16,))
+    gan = tg.GANModel(gen, disc, latent_dim=2, seed=0)
+    kw = dict(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3))
+    kw.update(compile_kw)
+    gan.compile(**kw)
+    return gan
+
+
+def test_weight_clipping_keeps_discriminator_weights_in_range():
+    gan = _gan(loss="wasserstein", weight_clip=0.01, d_optimizer=keras.optimizers.SGD(1.0))
+    gan.fit(_ring_ds(), epochs=1, verbose=0)
+    top = max(float(tf.reduce_max(tf.abs(v))) for v in gan.discriminator.trainable_variables)
+    assert top <= 0.01 + 1e-7
+    # and without clipping the same large steps leave the range
+    free = _gan(loss="wasserstein", d_optimizer=keras.optimizers.SGD(1.0))
+    free.fit(_ring_ds(), epochs=1, verbose=0)
+    assert max(float(tf.reduce_max(tf.abs(v)))
+               for v in free.discriminator.trainable_variables) > 0.01
+
+
+def test_r1_and_l2_terms_are_added_exactly():
+    real = tf.constant(tg.data.ring(64, seed=1)[0])
+    plain = _gan()
+    with_r1 = _gan(r1_gamma=3.0)
+    with_l2 = _gan(d_l2=0.5)
+    for g in (with_r1, with_l2):  # same weights and noise stream as `plain`
+        g.generator.set_weights(plain.generator.get_weights())
+        g.discriminator.set_weights(plain.discriminator.get_weights())
+        g.seed_generator.state.assign(plain.seed_generator.state)
+    state = plain.seed_generator.state.numpy()
+    base, _, _ = plain.discriminator_loss(real, None)
+    r1_loss, _, _ = with_r1.discriminator_loss(real, None)
+    expected_r1 = tg.losses.r1_penalty(with_r1.discriminator, real, gamma=3.0)
+    np.testing.assert_allclose(float(r1_loss) - float(base), float(expected_r1), rtol=1e-4,
+                               atol=1e-6)
+    with_l2.seed_generator.state.assign(state)
+    l2_loss, _, _ = with_l2.discriminator_loss(real, None)
+    kernels = [w for w in with_l2.discriminator.trainable_weights if len(w.shape) == 2]
+    direct = 0.5 * sum(float(np.sum(np.square(np.asarray(k)))) for k in kernels)
+    np.testing.assert_allclose(float(l2_loss) - float(base), direct, rtol=1e-5)
+
+
+def test_instance_noise_anneals_linearly_to_zero_and_reaches_the_discriminator():
+    assert float(remedies.instance_noise_std(0, 0.2, 100)) == pytest.approx(0.2)
+    assert float(remedies.instance_noise_std(50, 0.2, 100)) == pytest.approx(0.1)
+    assert float(remedies.instance_noise_std(100, 0.2, 100)) == 0.0
+    assert float(remedies.instance_noise_std(500, 0.2, 100)) == 0.0
+    gan = _gan(instance_noise=0.5, instance_noise_steps=1000)
+    real = tf.constant(tg.data.ring(64, seed=1)[0])
+    # the same real batch scored twice differs only through the noise on D's inputs
+    a = gan._d_inputs(real)
+    b = gan._d_inputs(real)
+    assert float(tf.reduce_mean(tf.abs(a - real))) == pytest.approx(0.5 * np.sqrt(2 / np.pi),
+                                                                     rel=0.15)
+    assert not np.allclose(a, b)
+    gan.d_optimizer.iterations.assign(1000)  # annealed away
+    np.testing.assert_array_equal(gan._d_inputs(real), real)
+
+
+def test_unrolled_generator_loss_looks_through_k_discriminator_steps():
+    k, lr = 3, 0.05
+    gan = _gan(unrolled_steps=k, unrolled_lr=lr)
+    real = tf.constant(tg.data.ring(64, seed=1)[0])
+    z = tf.constant(np.random.default_rng(0).normal(size=(64, 2)), tf.float32)
+    gan.sample_latent = lambda batch: z  # the same noise everywhere
+    before = [np.copy(w) for w in gan.discriminator.get_weights()]
+    # a manual, non-differentiable unroll on a copy of D
+    d_copy = keras.models.clone_model(gan.discriminator)
+    d_copy.set_weights(gan.discriminator.get_weights())
+    fake = gan.generator(z, training=True)
+    for _ in range(k):
+        with tf.GradientTape() as tape:
+            loss = gan.gan_loss.discriminator_loss(d_copy(real, training=True),
+                                                   d_copy(fake, training=True))
+        for v, g in zip(d_copy.trainable_variables,
+                        tape.gradient(loss, d_copy.trainable_variables)):
+            v.assign_sub(lr * g)
+    expected = gan.gan_loss.generator_loss(None, d_copy(fake, training=True))
+    got = gan.generator_loss(real, None)
+    np.testing.assert_allclose(float(got), float(expected), rtol=1e-5)
+    # the discriminator itself is untouched by the unrolling
+    for a, b in zip(gan.discriminator.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    # gradients flow through the unrolling: they differ from treating the unrolled D as fixed
+    with tf.GradientTape() as tape:
+        through = gan.generator_loss(real, None)
+    g_through = tape.gradient(through, gan.generator.trainable_variables)
+    with tf.GradientTape() as tape:
+        fixed = gan.gan_loss.generator_loss(None, d_copy(gan.generator(z, training=True),
+                                                         training=True))
+    g_fixed = tape.gradient(fixed, gan.generator.trainable_variables)
+    diff = sum(float(tf.reduce_sum(tf.abs(a - b))) for a, b in zip(g_through, g_fixed))
+    assert diff > 1e-6
+
+
+def test_spectral_normalization_bounds_the_largest_singular_value():
+    gan = _gan(disc=builders.mlp_discriminator((2,), hidden_units=(16,), spectral_norm=True))
+    gan.fit(_ring_ds(), epochs=3, verbose=0)
+    for layer in gan.discriminator.layers:
+        if isinstance(layer, keras.layers.SpectralNormalization):
+            w = np.asarray(layer.layer.kernel)
+            sigma = np.linalg.svd(w, compute_uv=False)[0]
+            assert sigma == pytest.approx(1.0, abs=0.1)
+
+
+def test_one_sided_label_smoothing_changes_only_the_real_side():
+    real = tf.constant([[2.0], [1.0]])
+    fake = tf.constant([[-1.0], [0.5]])
+    plain = tg.losses.get("modified", label_smoothing=0.0)
+    smooth = tg.losses.get("modified", label_smoothing=0.2)
+    diff = float(smooth.discriminator_loss(real, fake) - plain.discriminator_loss(real, fake))
+    # the real targets move from 1 to 0.9: the difference is 0.1 * mean(logit) on the real side
+    assert diff == pytest.approx(0.1 * float(tf.reduce_mean(real)), rel=1e-5)
+    assert float(smooth.generator_loss(real, fake)) == float(plain.generator_loss(real, fake))
