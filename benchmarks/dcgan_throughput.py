@@ -10,7 +10,9 @@ Data: the real MNIST test set from ``../shared/data/mnist`` (IDX) through
 Rows, all in the same process:
 
 * ``GANModel.fit`` -- the product (Algorithm 1, k = 1: D update, then G update with fresh
-  noise), default ``jit_compile="auto"`` and ``steps_per_execution=1``;
+  noise), ``steps_per_execution=1`` and ``jit_compile=False`` like the hand loop's plain
+  ``tf.function`` (``--jit-compile auto`` resolves to XLA, which on this 2-core CPU is slower
+  for this conv model: measured 375 against 450 images/s);
 * ``hand loop (same algorithm)`` -- a ``tf.function`` that does exactly the same two updates
   (the fair comparison: the target is GANModel >= 0.95x this);
 * ``hand loop (tutorial, simultaneous)`` -- the tutorial's single forward pass with two tapes
@@ -78,6 +80,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=100)
+    p.add_argument("--jit-compile", default="false", choices=["auto", "true", "false"],
+                   help="GANModel.compile's jit_compile (default false, like the hand loop's "
+                        "plain tf.function)")
     args = p.parse_args(argv)
 
     import keras
@@ -94,7 +99,9 @@ def main(argv=None):
     # --- GANModel.fit
     g, d = models(latent)
     gan = tg.GANModel(g, d, latent_dim=latent, seed=0)
-    gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4), loss=loss)
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4), loss=loss,
+                jit_compile=jit)
 
     def run_fit(steps):
         gan.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
@@ -163,12 +170,14 @@ def main(argv=None):
                      "runs_images_per_s": [round(r * batch, 1) for r in runs]})
     rows[0]["ratio_vs_hand_loop"] = fit_rate / hand_rate
     rows[3]["ratio_vs_fit"] = pipe_rate / fit_rate
-    print(f"data: {source}; batch {batch}; {args.steps} steps x {args.repeats} repeats\n")
+    print(f"data: {source}; batch {batch}; {args.steps} steps x {args.repeats} repeats; "
+          f"GANModel jit_compile={args.jit_compile} (resolved: {gan.jit_compile})\n")
     print(table(rows, ["what", "images_per_s", "ratio_vs_hand_loop", "ratio_vs_fit"]))
     print(f"\nGANModel.fit / hand loop (same algorithm): {fit_rate / hand_rate:.3f}x "
           f"(target >= 0.95)")
     print(f"input pipeline / GANModel.fit: {pipe_rate / fit_rate:.1f}x (target >= 20)")
-    path = write("dcgan_throughput", {"data": source, "batch_size": batch,
+    path = write("dcgan_throughput", {"data": source, "jit_compile": args.jit_compile,
+                                      "jit_compile_resolved": bool(gan.jit_compile), "batch_size": batch,
                                       "steps": args.steps, "repeats": args.repeats,
                                       "rows": rows,
                                       "fit_over_hand_loop": fit_rate / hand_rate,
