@@ -111,53 +111,56 @@ _MIXTURE_RECIPE = {
     "steps_per_execution": 50,
 }
 
+# Shared by the two digits presets (8x8x1, 1,438 training digits).
+_DIGITS = {
+    "dataset": "digits",
+    "batch_size": 64,
+    "latent_dim": 32,
+    "loss": "modified",
+    **_DCGAN_ADAM,
+    "ema_decay": 0.999,
+    "jit_compile": True,
+    "steps_per_execution": 22,  # one epoch of 1438 // 64 per compiled call
+}
+
+# Shared by the TFDS DCGAN presets (MNIST, CIFAR-10): Radford et al.'s settings.
+_TFDS_DCGAN = {
+    "batch_size": 128,
+    "latent_dim": 100,
+    "generator": {"builder": "dcgan", "base_filters": 64},
+    "discriminator": {"builder": "dcgan", "base_filters": 64},
+    "loss": "modified",
+    **_DCGAN_ADAM,
+    "ema_decay": 0.999,
+}
+
 PRESETS.update({
     "digits-dcgan": {
         "description": "DCGAN on scikit-learn's 8x8 digits (offline default; about 17,600 "
                        "steps, minutes on 2 CPU cores)",
-        "dataset": "digits",
-        "batch_size": 64,
+        **_DIGITS,
         # Measured (benchmarks/digits_quality.py): 300 epochs gave 0.79 of the real digits'
         # confident-classification rate, 800 epochs with the wider D 0.857 (target 0.85).
         "epochs": 800,
-        "latent_dim": 32,
         "generator": {"builder": "dcgan", "base_filters": 32},
         "discriminator": {"builder": "dcgan", "base_filters": 64},
-        "loss": "modified",
         "loss_options": {"label_smoothing": 0.0},
-        **_DCGAN_ADAM,
-        "ema_decay": 0.999,
-        "jit_compile": True,
-        "steps_per_execution": 22,  # one epoch of 1438 // 64 per compiled call
     },
     "digits-cgan": {
         "description": "Conditional DCGAN on the 8x8 digits: label embedding into G, "
                        "projection discriminator; generate(n, labels=...)",
-        "dataset": "digits",
-        "batch_size": 64,
+        **_DIGITS,
         "epochs": 300,
-        "latent_dim": 32,
         "num_classes": 10,
         "generator": {"builder": "conditional_dcgan", "base_filters": 32},
         "discriminator": {"builder": "conditional_dcgan", "base_filters": 32},
-        "loss": "modified",
-        **_DCGAN_ADAM,
-        "ema_decay": 0.999,
-        "jit_compile": True,
-        "steps_per_execution": 22,
     },
     "mnist-dcgan": {
         "description": "DCGAN on MNIST from TFDS (needs the dataset downloaded, or "
                        "--dataset idx:IMAGES,LABELS)",
         "dataset": "mnist",
-        "batch_size": 128,
+        **_TFDS_DCGAN,
         "epochs": 20,
-        "latent_dim": 100,
-        "generator": {"builder": "dcgan", "base_filters": 64},
-        "discriminator": {"builder": "dcgan", "base_filters": 64},
-        "loss": "modified",
-        **_DCGAN_ADAM,
-        "ema_decay": 0.999,
     },
     "mnist-wgan-gp": {
         "description": "WGAN-GP on MNIST (Gulrajani et al.: lambda 10, 5 critic steps, Adam "
@@ -179,14 +182,8 @@ PRESETS.update({
     "cifar10-dcgan": {
         "description": "DCGAN on CIFAR-10 32x32x3 from TFDS (needs the dataset downloaded)",
         "dataset": "cifar10",
-        "batch_size": 128,
+        **_TFDS_DCGAN,
         "epochs": 30,
-        "latent_dim": 100,
-        "generator": {"builder": "dcgan", "base_filters": 64},
-        "discriminator": {"builder": "dcgan", "base_filters": 64},
-        "loss": "modified",
-        **_DCGAN_ADAM,
-        "ema_decay": 0.999,
     },
     "ring": {
         "description": "8 Gaussians on a circle (radius 1, std 0.01): the mode-collapse "
