@@ -64,6 +64,13 @@ def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
         img.save(tmp, format="PNG")
 
 
+def _due(callback, epoch) -> bool:
+    """Whether a callback with ``every`` runs at the end of ``epoch`` (0-based): every
+    ``every`` epochs and after the last one."""
+    last = int((callback.params or {}).get("epochs") or 0)
+    return (epoch + 1) % callback.every == 0 or epoch + 1 >= last
+
+
 class HistoryWriter(keras.callbacks.Callback):
     """Rewrite ``path`` (``history.json``) after every epoch: ``{"epoch": [...], key: [...]}``.
 
@@ -112,14 +119,16 @@ def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
 
 
 class LossCurves(keras.callbacks.Callback):
-    """Redraw the loss curves PNG (``plots/losses.png``) after every epoch."""
+    """Redraw the loss curves PNG (``plots/losses.png``) every ``every`` epochs and at the end."""
 
-    def __init__(self, path: str, history: HistoryWriter, title: str = "GAN training"):
+    def __init__(self, path: str, history: HistoryWriter, title: str = "GAN training",
+                 every: int = 1):
         super().__init__()
-        self.path, self.writer, self.title = path, history, title
+        self.path, self.writer, self.title, self.every = path, history, title, max(1, every)
 
     def on_epoch_end(self, epoch, logs=None):
-        plot_history(self.writer.history, self.path, self.title)
+        if _due(self, epoch):
+            plot_history(self.writer.history, self.path, self.title)
 
 
 def plot_scatter(real, generated, path: str, title: str = "real vs generated",
@@ -148,13 +157,14 @@ class ScatterPlot(keras.callbacks.Callback):
         self.every, self.modes = every, modes
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
+        if _due(self, epoch):
             plot_scatter(self.real[:self.n], self.model.generate(self.n, seed=self.seed),
                          self.path, f"epoch {epoch + 1}", self.modes)
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """A PNG grid of samples per epoch from fixed latent vectors: ``out_dir/epoch_XXXX.png``.
+    """A PNG grid of samples from fixed latent vectors: ``out_dir/epoch_XXXX.png`` every
+    ``every`` epochs and after the last.
 
     Unconditional: ``n`` samples in a square-ish grid. Conditional: one row per class,
     ``per_class`` columns (the same latent vectors in every row). With ``tensorboard_dir`` the
@@ -162,8 +172,9 @@ class SampleGrid(keras.callbacks.Callback):
     """
 
     def __init__(self, out_dir: str, n: int = 64, seed: int = 1234, per_class: int = 10,
-                 scale: int = 4, tensorboard_dir: str | None = None):
+                 scale: int = 4, tensorboard_dir: str | None = None, every: int = 1):
         super().__init__()
+        self.every = max(1, int(every))
         self.out_dir, self.n, self.seed, self.per_class = out_dir, n, seed, per_class
         self.scale, self.tensorboard_dir = scale, tensorboard_dir
         self._writer = None
@@ -179,6 +190,8 @@ class SampleGrid(keras.callbacks.Callback):
         return np.asarray(gan.sampling_generator([z, labels], training=False)), k
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _due(self, epoch):
+            return
         images, rows = self.samples()
         grid = image_grid(images, rows)
         save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"), self.scale)

@@ -473,13 +473,18 @@ class RunBackup(keras.callbacks.BackupAndRestore):
       delete_checkpoint: remove ``write_dir`` when training ends (``tfgan_app.train`` passes
         ``False`` and removes it once every output file is written).
 
-    Only epoch-level backups (``save_freq="epoch"``): a resumed epoch restarts from its
-    beginning with exactly the state it had then.
+    Only epoch-level backups (``save_freq="epoch"``), every ``every`` epochs and after the
+    last: a resumed run restarts from the beginning of the epoch after the last backup with
+    exactly the state it had then.
     """
 
-    def __init__(self, backup_dir, write_dir=None, metadata=None, delete_checkpoint=True):
+    def __init__(self, backup_dir, write_dir=None, metadata=None, delete_checkpoint=True,
+                 every: int = 1):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self.write_dir = write_dir or backup_dir
+        # Back up every `every` epochs (and after the last one): many short epochs (the
+        # digits presets) would otherwise spend much of their time writing backups.
+        self.every = max(1, int(every))
         self.metadata = metadata
         self.restored = None
 
@@ -501,8 +506,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         import json
 
-        os.makedirs(self.write_dir, exist_ok=True)
         epoch = int(self._current_epoch)
+        if epoch % self.every and epoch < int((self.params or {}).get("epochs") or 0):
+            return
+        os.makedirs(self.write_dir, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-ckpt-", dir=self.write_dir)
         try:
             self.model.save_weights(os.path.join(tmp, _WEIGHTS))

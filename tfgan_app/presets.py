@@ -23,6 +23,8 @@ key                  meaning
 ``instance_noise``   initial instance-noise std, annealed to 0 over ``instance_noise_steps``
                      (``None``: the whole run); ``d_l2`` L2 penalty on D's kernels
 ``jit_compile``      XLA; ``steps_per_execution`` steps per compiled call
+``plot_every``       sample grids and plots every N epochs (and after the last)
+``backup_every``     resumable backups every N epochs (and after the last)
 ``report``           what the job prints at the end (``gaussian``: mean/covariance vs targets)
 ==================== ============================================================================
 """
@@ -61,6 +63,8 @@ _BASE = {
     "instance_noise": 0.0,
     "instance_noise_steps": None,
     "d_l2": 0.0,
+    "plot_every": 1,
+    "backup_every": 1,
     "jit_compile": "auto",
     "steps_per_execution": 1,
     "report": None,
@@ -121,6 +125,9 @@ _DIGITS = {
     "ema_decay": 0.999,
     "jit_compile": True,
     "steps_per_execution": 22,  # one epoch of 1438 // 64 per compiled call
+    # hundreds of one-second epochs: pictures and backups every 25 epochs, not every epoch
+    "plot_every": 25,
+    "backup_every": 25,
 }
 
 # Shared by the TFDS DCGAN presets (MNIST, CIFAR-10): Radford et al.'s settings.

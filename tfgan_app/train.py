@@ -278,20 +278,24 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     history = cb.HistoryWriter(os.path.join(run_dir, "history.json"), initial=initial_history)
     backup = distribute.RunBackup(
         backup_dir, write_dir=os.path.join(run_dir, "backup"), delete_checkpoint=False,
-        metadata=lambda: {"history": history.history, "settings": settings})
+        metadata=lambda: {"history": history.history, "settings": settings},
+        every=int(settings.get("backup_every") or 1))
+    every = int(settings.get("plot_every") or 1)
     # Extra callbacks first: an EvaluationCallback's val_* logs must be in the logs before the
     # history writer (and then the backup) records the epoch.
     callbacks = [*extra_callbacks, history, backup,
                  cb.LossCurves(os.path.join(run_dir, "plots", "losses.png"), history,
-                               title=settings.get("preset") or "GAN"),
+                               title=settings.get("preset") or "GAN", every=every),
                  keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"))]
     if len(info["data_shape"]) == 1 and info["data_shape"][0] == 2:
         points = info.get("points")
         callbacks.append(cb.ScatterPlot(os.path.join(run_dir, "plots", "scatter.png"),
-                                        points, modes=(info.get("spec") or {}).get("modes")))
+                                        points, modes=(info.get("spec") or {}).get("modes"),
+                                        every=every))
     else:
         callbacks.append(cb.SampleGrid(os.path.join(run_dir, "samples"),
-                                       tensorboard_dir=os.path.join(run_dir, "logs")))
+                                       tensorboard_dir=os.path.join(run_dir, "logs"),
+                                       every=every))
         callbacks.append(cb.LatentInterpolation(
             os.path.join(run_dir, "samples", "interpolation.png")))
     # shuffle=False: the tf.data pipeline already reshuffles every epoch.
