@@ -47,13 +47,12 @@ def test_search_space_defaults_are_the_preset_and_map_onto_settings():
         assert hi == pytest.approx(hm.base_settings["d_lr"] * 10)
 
     # Width: mlp hidden_units (scaled), dcgan base_filters, toy has none.
-    # (ring preset: G 4 x 400, D 3 x 200; digits-dcgan: G 32 filters, D 64)
+    # (ring preset: G and D 2 x 128; digits-dcgan: G 32 filters, D 64)
     ring = tuning.GANHyperModel("ring")
-    assert ring.search_space()["g_width"][1]["values"] == [200, 400, 800]
-    assert ring.search_space()["d_width"][1]["values"] == [100, 200, 400]
-    s = ring.settings_for({"g_width": 800, "d_width": 100})
-    assert s["generator"] == {"builder": "mlp", "hidden_units": [800, 800, 800, 800]}
-    assert s["discriminator"] == {"builder": "mlp", "hidden_units": [100, 100, 100]}
+    assert ring.search_space()["g_width"][1]["values"] == [64, 128, 256]
+    s = ring.settings_for({"g_width": 256, "d_width": 64})
+    assert s["generator"] == {"builder": "mlp", "hidden_units": [256, 256]}
+    assert s["discriminator"] == {"builder": "mlp", "hidden_units": [64, 64]}
     dc = tuning.GANHyperModel("digits-dcgan")
     s = dc.settings_for({"g_width": 64, "latent_dim": 16, "d_steps": 2, "beta_1": 0.9})
     assert s["generator"]["base_filters"] == 64 and s["discriminator"]["base_filters"] == 64

@@ -96,21 +96,21 @@ PRESETS: dict[str, dict] = {
 
 _DCGAN_ADAM = {"d_lr": 2e-4, "g_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
 
-# The 2-D mixtures (benchmarks/mode_collapse.py): PacGAN's networks (G: 4 x 400 ReLU, D: 3 x 200,
-# batch 100) with the non-saturating loss, Adam 2e-4 / 0.5, and a generator EMA -- without the
-# EMA the grid's samples scatter (measured: 74% high quality, with it 92%, seed 0).
+# The 2-D mixtures (benchmarks/mode_collapse.py): MLPs of 2 x 128 units, the non-saturating
+# loss with TF-GAN's default 0.25 smoothing, Adam 1e-3 / 0.5, batch 256, 20 epochs. Measured over
+# seeds 0-4 (VEEGAN protocol): ring 8.0/8 modes, 90.9% high quality; grid 19.4/25, 18.8%. A
+# PacGAN-sized variant with a generator EMA (G 4 x 400, D 3 x 200, batch 100, lr 2e-4) reached
+# 25/25 and 92% on the grid for seed 0 but collapsed on the other seeds and on every ring seed.
 _MIXTURE_RECIPE = {
-    "batch_size": 100,
+    "batch_size": 256,
     "epochs": 20,
     "latent_dim": 2,
-    "generator": {"builder": "mlp", "hidden_units": [400, 400, 400, 400]},
-    "discriminator": {"builder": "mlp", "hidden_units": [200, 200, 200]},
+    "generator": {"builder": "mlp", "hidden_units": [128, 128]},
+    "discriminator": {"builder": "mlp", "hidden_units": [128, 128]},
     "loss": "modified",
-    "loss_options": {"label_smoothing": 0.0},
-    "d_lr": 2e-4,
-    "g_lr": 2e-4,
+    "d_lr": 1e-3,
+    "g_lr": 1e-3,
     "beta_1": 0.5,
-    "ema_decay": 0.999,
     "jit_compile": True,
     "steps_per_execution": 50,
 }
@@ -194,13 +194,13 @@ PRESETS.update({
     },
     "ring": {
         "description": "8 Gaussians on a circle (radius 1, std 0.01): the mode-collapse "
-                       "benchmark's ring, best measured recipe",
+                       "benchmark's ring",
         "dataset": "ring",
         **_MIXTURE_RECIPE,
     },
     "grid": {
         "description": "25 Gaussians on a 5x5 grid (spacing 2, std 0.05): the mode-collapse "
-                       "benchmark's grid, best measured recipe",
+                       "benchmark's grid",
         "dataset": "grid",
         **_MIXTURE_RECIPE,
     },
