@@ -42,11 +42,15 @@ def _default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def write_json(path: str, obj) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (numpy values converted)."""
+def write_json(path: str, obj, *, sort_keys: bool = False, allow_nan: bool = True) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (numpy values converted).
+
+    ``allow_nan=False`` refuses NaN/inf (strict JSON) instead of writing ``NaN``.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=_default, sort_keys=False)
+            json.dump(obj, f, indent=2, default=_default, sort_keys=sort_keys,
+                      allow_nan=allow_nan)
             f.write("\n")
 
 

@@ -28,10 +28,10 @@ import json
 import math
 import os
 import time
-import uuid
 
 import numpy as np
 
+from tfgan_app.utils import write_json
 from tfgan_app.evaluation import coverage as _cov
 from tfgan_app.evaluation import datasets as _ds
 from tfgan_app.evaluation import extractors as _ex
@@ -439,11 +439,7 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
         "seconds": round(time.time() - t0, 3),
     }
     if write:
-        path = os.path.join(run_dir, "eval.json")
-        tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2, allow_nan=False)
-        os.replace(tmp, path)
+        write_json(os.path.join(run_dir, "eval.json"), result, allow_nan=False)
     return result
 
 

@@ -34,6 +34,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from tfgan_app.utils import write_json
+
 __all__ = [
     "Activations",
     "FeatureExtractor",
@@ -447,13 +449,6 @@ def _fingerprint(*arrays, extra=""):
     return h.hexdigest()[:16]
 
 
-def _atomic_write_json(path, obj):
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 _MEMO: dict[str, object] = {}
 
 
@@ -536,7 +531,7 @@ def train_classifier(images, labels, test_images=None, test_labels=None, *,
         tmp = f"{path[:-len('.keras')]}.tmp-{os.getpid()}-{uuid.uuid4().hex}.keras"
         model.save(tmp)
         os.replace(tmp, path)
-        _atomic_write_json(path + ".json", info)
+        write_json(path + ".json", info, sort_keys=True)
         _MEMO[path] = (model, info)
     return model, info
 
