@@ -1,6 +1,6 @@
 """Images per second: GANModel.fit against a hand-written tf.function loop, same DCGAN.
 
-Usage: python benchmarks/dcgan_throughput.py [--steps 60] [--repeats 3] [--batch-size 256]
+Usage: python benchmarks/dcgan_throughput.py [--steps 60] [--repeats 5] [--batch-size 256]
 
 Model: the TensorFlow DCGAN tutorial's 28x28 layer sizes (``variant="tutorial"``), batch 256,
 Adam(1e-4) for both networks, TF-GAN's non-saturating pair (``modified``, label smoothing 0).
@@ -20,7 +20,10 @@ Rows, all in the same process:
   information;
 * ``input pipeline alone`` -- iterating the tf.data pipeline (target >= 20x training).
 
-Each timing is the median of ``--repeats`` runs of ``--steps`` steps after a warm-up.
+Each timing is the median of ``--repeats`` runs of ``--steps`` steps after a warm-up; the
+three training rows run interleaved (fit, hand, tutorial, fit, hand, ...), so a slow spell of
+the machine does not land on one row only (the first version timed the rows one after the
+other and saw 0.83x in one run and 1.03x in another).
 Writes benchmarks/results/dcgan_throughput.json.
 """
 
@@ -64,20 +67,26 @@ def models(latent_dim):
     return g, d
 
 
-def timed(fn, steps, repeats):
-    fn(3)  # warm-up: tracing/compilation
-    rates = []
+def timed(fns, steps, repeats):
+    """Rates (steps/s) of each ``fns[name](steps)``: one warm-up call each, then ``repeats``
+    rounds that run every function once in turn (interleaved, so a slow spell of the machine
+    hits every row alike instead of whichever happened to be running). Returns
+    ``{name: (median, [rates])}``."""
+    for fn in fns.values():
+        fn(3)  # warm-up: tracing/compilation
+    rates = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(steps)
-        rates.append(steps / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(steps)
+            rates[name].append(steps / (time.perf_counter() - t0))
+    return {name: (statistics.median(r), r) for name, r in rates.items()}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=100)
     p.add_argument("--jit-compile", default="false", choices=["auto", "true", "false"],
@@ -105,8 +114,6 @@ def main(argv=None):
 
     def run_fit(steps):
         gan.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-
-    fit_rate, fit_runs = timed(run_fit, args.steps, args.repeats)
 
     # --- hand-written loops on fresh copies of the same models
     def hand(simultaneous):
@@ -151,8 +158,6 @@ def main(argv=None):
 
         return run
 
-    hand_rate, hand_runs = timed(hand(False), args.steps, args.repeats)
-    sim_rate, sim_runs = timed(hand(True), args.steps, args.repeats)
 
     # --- the input pipeline alone
     def run_pipeline(steps):
@@ -160,7 +165,11 @@ def main(argv=None):
             if i + 1 >= steps:
                 break
 
-    pipe_rate, pipe_runs = timed(run_pipeline, args.steps * 20, args.repeats)
+    res = timed({"fit": run_fit, "hand": hand(False), "sim": hand(True)}, args.steps,
+                args.repeats)
+    (fit_rate, fit_runs), (hand_rate, hand_runs), (sim_rate, sim_runs) = (
+        res["fit"], res["hand"], res["sim"])
+    pipe_rate, pipe_runs = timed({"pipe": run_pipeline}, args.steps * 20, args.repeats)["pipe"]
 
     for label, rate, runs in [("GANModel.fit", fit_rate, fit_runs),
                               ("hand loop (same algorithm)", hand_rate, hand_runs),

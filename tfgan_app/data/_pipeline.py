@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numbers
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -29,6 +31,9 @@ SHUFFLE_BUFFER_BYTES = 256 * 1024 * 1024
 IMAGE_VALUE_RANGE = (-1.0, 1.0)
 
 
+IN_MEMORY_PREFETCH = 2  # batches ready ahead of the training step (in-memory sources)
+
+
 def pipeline_options(deterministic: bool = True, in_memory: bool = False) -> tf.data.Options:
     """The ``tf.data.Options`` every source applies.
 
@@ -37,11 +42,16 @@ def pipeline_options(deterministic: bool = True, in_memory: bool = False) -> tf.
     * autotuning on, map parallelization on; parallel batching on except for in-memory
       sources.
     * ``in_memory=True``: auto-sharding by ``DATA`` (there are no files to shard by under a
-      multi-worker strategy).
+      multi-worker strategy), and autotuning OFF: there is nothing to tune in slices of a
+      tensor, and a live autotuning thread makes every ``fit()`` return late. tf.data's
+      autotuner wakes up on an exponential back-off (10 ms, 20 ms, ... 2.56 s, ...) and the
+      iterator's destruction at the end of ``fit()`` waits for its next wake-up: measured up to
+      2.6 s per ``fit()`` call on the DCGAN benchmark (benchmarks/dcgan_throughput.py, whose
+      ``fit`` calls returned exactly on the back-off's ticks), 0 s with autotuning off.
     """
     opts = tf.data.Options()
     opts.deterministic = bool(deterministic)
-    opts.autotune.enabled = True
+    opts.autotune.enabled = not in_memory
     opts.experimental_optimization.map_parallelization = True
     # Parallel batching pays for decoding pipelines; for in-memory slices it only adds
     # thread hand-offs (measured slower on the toy presets).
@@ -166,8 +176,9 @@ def in_memory_pipeline(x: np.ndarray, y, *, batch_size: int, shuffle: bool, seed
         return xb if yb is None else (xb, yb)
 
     if value_range is not None or x.dtype != np.float32:
-        ds = ds.map(scale, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    ds = ds.prefetch(AUTOTUNE)
+        ds = ds.map(scale, num_parallel_calls=os.cpu_count() or 1, deterministic=deterministic)
+    # Fixed sizes: autotuning is off for in-memory sources (see pipeline_options).
+    ds = ds.prefetch(IN_MEMORY_PREFETCH)
     return ds.with_options(pipeline_options(deterministic, in_memory=True))
 
 
