@@ -131,3 +131,55 @@ def test_one_sided_label_smoothing_changes_only_the_real_side():
     # the real targets move from 1 to 0.9: the difference is 0.1 * mean(logit) on the real side
     assert diff == pytest.approx(0.1 * float(tf.reduce_mean(real)), rel=1e-5)
     assert float(smooth.generator_loss(real, fake)) == float(plain.generator_loss(real, fake))
+
+
+def test_packing_puts_m_consecutive_samples_side_by_side():
+    x = np.arange(16 * 2, dtype="float32").reshape(16, 2)
+    packed = np.asarray(builders.Pack(4)(x))
+    assert packed.shape == (4, 8)
+    np.testing.assert_array_equal(packed[1], x[4:8].reshape(-1))
+    img = np.random.default_rng(0).random((6, 4, 4, 3)).astype("float32")
+    packed = np.asarray(builders.Pack(3)(img))
+    assert packed.shape == (2, 4, 4, 9)
+    for j in range(3):  # pack 1 = images 3, 4, 5 stacked along the channels
+        np.testing.assert_array_equal(packed[1, ..., 3 * j:3 * j + 3], img[3 + j])
+
+
+def test_packed_discriminator_judges_each_pack_jointly(tmp_path):
+    d = builders.build("discriminator", {"builder": "mlp", "hidden_units": [16], "pack": 4},
+                       data_shape=(2,))
+    x = tf.constant(tg.data.ring(16, seed=0)[0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = d(x)
+        first = out[0, 0]
+    assert tuple(out.shape) == (4, 1)  # one logit per pack of 4
+    grad = tape.gradient(first, x).numpy()
+    # the first pack's logit depends on all four of its samples and on nothing else
+    assert np.all(np.abs(grad[:4]).sum(axis=1) > 0)
+    assert np.all(grad[4:] == 0)
+    d.save(tmp_path / "d.keras")
+    again = keras.saving.load_model(tmp_path / "d.keras")
+    np.testing.assert_allclose(again(x), out, rtol=1e-6)
+    with pytest.raises(ValueError, match="unconditional"):
+        builders.build("discriminator", {"builder": "mlp", "pack": 2}, data_shape=(2,),
+                       num_classes=10)
+    with pytest.raises(ValueError, match="discriminator option"):
+        builders.build("generator", {"builder": "mlp", "pack": 2}, data_shape=(2,), latent_dim=2)
+
+
+def test_packed_gan_trains_and_batch_must_divide(tmp_path):
+    from tfgan_app import train
+
+    settings = train.resolve_settings("ring", epochs=1, seed=0, overrides=[
+        "discriminator.pack=4", "generator.batch_norm=true", "batch_size=64",
+        "jit_compile=false", "steps_per_execution=1"])
+    result = train.train(settings, str(tmp_path / "run"), verbose=0)
+    gan = result["gan"]
+    assert isinstance(gan.discriminator.get_layer("pack"), builders.Pack)
+    assert any(isinstance(layer, keras.layers.BatchNormalization)
+               for layer in gan.generator.layers)
+    assert np.isfinite(result["history"]["d_loss"][-1])
+    settings["batch_size"] = 66
+    with pytest.raises(ValueError, match="divisible by 4"):
+        train.train(settings, str(tmp_path / "bad"), verbose=0)

@@ -18,6 +18,7 @@ from tfgan_app.builders.conditional import (  # noqa: F401
 from tfgan_app.builders.dcgan import dcgan_discriminator, dcgan_generator  # noqa: F401
 
 from tfgan_app.builders.mlp import Maxout, mlp_discriminator, mlp_generator  # noqa: F401
+from tfgan_app.builders.packing import Pack, packed_discriminator, packed_shape  # noqa: F401
 from tfgan_app.builders.toy import toy_discriminator, toy_generator  # noqa: F401
 
 
@@ -51,9 +52,21 @@ def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=Non
 
     ``spec`` is ``{"builder": NAME, **kwargs}``; ``data_shape`` the shape of one example
     (``(2,)`` for toy points, ``(H, W, C)`` for images). Unknown builders raise ``ValueError``.
+    A discriminator spec may add ``"pack": m`` (PacGAN): the builder's network is built for
+    ``m`` samples concatenated along the last axis and wrapped by
+    :func:`packed_discriminator` (unconditional discriminators only).
     """
     spec = dict(spec)
     name = spec.pop("builder", None)
+    pack = int(spec.pop("pack", 1) or 1)
+    if pack > 1:
+        if role != "discriminator":
+            raise ValueError(f"'pack' is a discriminator option (PacGAN), got it for the {role}")
+        if num_classes:
+            raise ValueError("'pack' (PacGAN) supports unconditional discriminators only, "
+                             f"got num_classes={num_classes}")
+        inner = build(role, {"builder": name, **spec}, data_shape=packed_shape(data_shape, pack))
+        return packed_discriminator(inner, data_shape, pack)
     reg = _registry()
     if name not in reg:
         raise ValueError(f"unknown builder {name!r}; valid builders: {', '.join(sorted(reg))}")

@@ -52,11 +52,13 @@ def _shape(shape, what):
 
 
 def mlp_generator(latent_dim: int, output_shape=(2,), hidden_units=(128, 128),
-                  output_activation=None, num_classes=None, name="mlp_generator"):
+                  output_activation=None, num_classes=None, batch_norm=False,
+                  name="mlp_generator"):
     """``z float32 [B, latent_dim]`` (and ``labels int [B]`` if ``num_classes``) -> ``[B, *output_shape]``.
 
     Conditional (``num_classes``): the one-hot label is concatenated with ``z`` (Mirza &
     Osindero 2014). ``output_activation``: ``None`` (linear), ``"tanh"``, ``"sigmoid"``, ...
+    ``batch_norm``: batch normalization before each hidden ReLU (PacGAN's toy generator).
     """
     output_shape = _shape(output_shape, "output_shape")
     z = keras.Input((int(latent_dim),), name="z")
@@ -67,7 +69,12 @@ def mlp_generator(latent_dim: int, output_shape=(2,), hidden_units=(128, 128),
         inputs.append(labels)
         h = keras.layers.Concatenate()([z, ops.one_hot(labels, int(num_classes))])
     for i, u in enumerate(hidden_units):
-        h = keras.layers.Dense(int(u), activation="relu", name=f"hidden{i + 1}")(h)
+        if batch_norm:
+            h = keras.layers.Dense(int(u), use_bias=False, name=f"hidden{i + 1}")(h)
+            h = keras.layers.BatchNormalization(name=f"bn{i + 1}")(h)
+            h = keras.layers.Activation("relu", name=f"relu{i + 1}")(h)
+        else:
+            h = keras.layers.Dense(int(u), activation="relu", name=f"hidden{i + 1}")(h)
     h = keras.layers.Dense(math.prod(output_shape), activation=output_activation, name="out")(h)
     if len(output_shape) > 1:
         h = keras.layers.Reshape(output_shape)(h)
