@@ -173,13 +173,22 @@ def test_packed_gan_trains_and_batch_must_divide(tmp_path):
 
     settings = train.resolve_settings("ring", epochs=1, seed=0, overrides=[
         "discriminator.pack=4", "generator.batch_norm=true", "batch_size=64",
-        "jit_compile=false", "steps_per_execution=1"])
+        "jit_compile=false", "steps_per_execution=1", "lr_decay=linear", "dataset_options.n=6400"])
     result = train.train(settings, str(tmp_path / "run"), verbose=0)
     gan = result["gan"]
     assert isinstance(gan.discriminator.get_layer("pack"), builders.Pack)
     assert any(isinstance(layer, keras.layers.BatchNormalization)
                for layer in gan.generator.layers)
     assert np.isfinite(result["history"]["d_loss"][-1])
+    # lr_decay=linear: both learning rates reach lr * lr_decay_floor at the run's last step
+    steps = 6400 // 64
+    assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == steps
+    for opt, lr in ((gan.d_optimizer, settings["d_lr"]), (gan.g_optimizer, settings["g_lr"])):
+        assert float(opt.learning_rate) == pytest.approx(lr * settings["lr_decay_floor"])
+    # ring/grid runs report VEEGAN's mode coverage of 2,500 samples (report.json)
+    report = result["report"]
+    assert report["num_modes"] == 8 and report["num_samples"] == 2500
+    assert sum(report["mode_counts"]) == round(report["high_quality"] * 2500)
     settings["batch_size"] = 66
     with pytest.raises(ValueError, match="divisible by 4"):
         train.train(settings, str(tmp_path / "bad"), verbose=0)

@@ -58,6 +58,11 @@ def _cmd_train(args) -> int:
     result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume)
     if result["report"] and settings.get("report") == "gaussian":
         train.print_gaussian_report(result["report"])
+    elif result["report"] and settings.get("report") == "mode_coverage":
+        rep = result["report"]
+        print(f"modes captured: {rep['modes_captured']}/{rep['num_modes']}, high quality "
+              f"(within 3 std of a mode): {100 * rep['high_quality']:.1f}% of "
+              f"{rep['num_samples']} samples")
     h = result["history"]
     if h.get("d_loss"):
         print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "

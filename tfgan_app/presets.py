@@ -63,6 +63,10 @@ _BASE = {
     "instance_noise": 0.0,
     "instance_noise_steps": None,
     "d_l2": 0.0,
+    # "linear": both learning rates fall linearly to lr * lr_decay_floor over the run's steps
+    # (PolynomialDecay on each optimizer's own iterations); None: constant
+    "lr_decay": None,
+    "lr_decay_floor": 0.01,
     "plot_every": 1,
     "backup_every": 1,
     "jit_compile": "auto",
@@ -113,6 +117,7 @@ _MIXTURE_RECIPE = {
     "beta_1": 0.5,
     "jit_compile": True,
     "steps_per_execution": 50,
+    "report": "mode_coverage",  # report.json: VEEGAN modes captured and % high quality
 }
 
 # Shared by the two digits presets (8x8x1, 1,438 training digits).

@@ -102,12 +102,24 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
     gan = GANModel(gen, disc, latent_dim=latent_dim, num_classes=num_classes,
                    seed=int(settings["seed"]))
 
-    def adam(lr):
-        return keras.optimizers.Adam(float(lr), beta_1=float(settings["beta_1"]),
+    d_steps_total = _run_d_steps(settings, info)
+    g_steps_total = max(1, -(-d_steps_total // int(settings["d_steps"])))
+
+    def adam(lr, total_steps):
+        lr = float(lr)
+        decay = settings.get("lr_decay")
+        if decay not in (None, "none", "linear"):
+            raise ValueError(f"unknown lr_decay {decay!r}; expected 'linear' or none")
+        if decay == "linear":  # to lr * floor at the run's last step, then constant
+            floor = float(settings.get("lr_decay_floor", 0.01))
+            lr = keras.optimizers.schedules.PolynomialDecay(
+                lr, decay_steps=int(total_steps), end_learning_rate=lr * floor, power=1.0)
+        return keras.optimizers.Adam(lr, beta_1=float(settings["beta_1"]),
                                      beta_2=float(settings["beta_2"]))
 
     gan.compile(
-        d_optimizer=adam(settings["d_lr"]), g_optimizer=adam(settings["g_lr"]),
+        d_optimizer=adam(settings["d_lr"], d_steps_total),
+        g_optimizer=adam(settings["g_lr"], g_steps_total),
         loss=settings["loss"], loss_options=settings.get("loss_options") or {},
         d_steps=settings["d_steps"], gradient_penalty=settings["gradient_penalty"],
         r1_gamma=settings["r1_gamma"], weight_clip=settings["weight_clip"],
@@ -126,6 +138,11 @@ def _instance_noise_steps(settings: dict, info: dict) -> int:
     """The annealing horizon of instance noise: the setting, or the whole run's D steps."""
     if settings.get("instance_noise_steps"):
         return int(settings["instance_noise_steps"])
+    return _run_d_steps(settings, info)
+
+
+def _run_d_steps(settings: dict, info: dict) -> int:
+    """Discriminator steps in the whole run (steps per epoch x epochs)."""
     steps = info.get("steps_per_epoch") or (
         int(info.get("num_examples") or 0) // int(settings["batch_size"]))
     return max(1, int(steps) * int(settings["epochs"]))
@@ -155,6 +172,15 @@ def gaussian_report(gan: GANModel, spec: dict, n: int = 10_000, seed: int = 1234
         "generated_covariance": cov.tolist(), "target_covariance": target_cov.tolist(),
         "frechet_distance": sample_frechet_to_gaussian(pts, target_mean, target_cov),
     }
+
+
+def mode_coverage_report(gan: GANModel, spec: dict, n: int = 2500, seed: int = 10_000) -> dict:
+    """VEEGAN's protocol on ``n`` generated points: modes captured and the high-quality
+    fraction (within 3 std of the nearest mode), as ``benchmarks/mode_collapse.py`` measures."""
+    from tfgan_app.evaluation import mode_coverage
+
+    rep = mode_coverage(gan.generate(n, seed=seed), spec["modes"], spec["std"])
+    return {"num_samples": n, "std": spec["std"], **rep}
 
 
 def print_gaussian_report(rep: dict, file=sys.stdout) -> None:
@@ -318,6 +344,8 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     report = {}
     if settings.get("report") == "gaussian":
         report = gaussian_report(gan, info["spec"])
+    elif settings.get("report") == "mode_coverage":
+        report = mode_coverage_report(gan, info["spec"], seed=10_000 + int(settings["seed"]))
     write_json(os.path.join(run_dir, "report.json"), report)
     # Every output is written: the backup is no longer needed.
     shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
