@@ -15,20 +15,19 @@ from __future__ import annotations
 import os
 
 import keras
-import matplotlib
+import numpy as np
+# Figures are built with matplotlib's object API (Figure + its own Agg canvas), never pyplot:
+# importing tfgan_app leaves the process's matplotlib backend alone (inline plots in Jupyter
+# keep working) and training threads never touch pyplot's global figure list.
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfgan_app.model import latent_vectors  # noqa: E402
-from tfgan_app.utils import atomic_path, write_json  # noqa: E402
+from tfgan_app.model import latent_vectors
+from tfgan_app.utils import atomic_path, write_json
 
 
 def _save_fig(fig, path):
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def to_uint8(images) -> np.ndarray:
@@ -99,7 +98,8 @@ def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
     """Plot D/G losses and D's mean outputs per epoch from a history dict to ``path`` (PNG)."""
     epochs = np.asarray(history.get("epoch", range(len(history.get("d_loss", [])))))
     epochs = epochs + 1
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
         if key in history:
             axes[0].plot(epochs, history[key], marker=".", label=label)
@@ -134,7 +134,8 @@ class LossCurves(keras.callbacks.Callback):
 def plot_scatter(real, generated, path: str, title: str = "real vs generated",
                  modes=None) -> None:
     """Scatter real and generated 2-D points ``[N, 2]`` (and mode centres) into ``path``."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.4, label="real")
     ax.scatter(generated[:, 0], generated[:, 1], s=4, alpha=0.4, label="generated")
     if modes is not None:

@@ -629,7 +629,9 @@ def make_tuner(hypermodel: GANHyperModel, tuner: str = "random", max_trials: int
       max_trials: total number of trials (a resumed search counts the earlier ones).
       directory, project_name: trials go to ``directory/project_name/trial_<id>/``.
       overwrite: start again (``True``) or reload an existing search (``False``).
-      seed: the oracle's seed (``None``: random).
+      seed: the search's seed (``None``: random). The oracle gets ``seed + 1``: keras-tuner
+        replaces a falsy seed by a random one (``Oracle``: ``seed or random.randint(...)``),
+        so seed 0 would otherwise draw different trials on every run.
       hyperparameters, tune_new_entries, allow_new_entries: narrow or extend the space (see
         the module docstring).
       max_consecutive_failed_trials: stop the search after that many failures in a row.
@@ -637,7 +639,9 @@ def make_tuner(hypermodel: GANHyperModel, tuner: str = "random", max_trials: int
     """
     if tuner not in TUNERS:
         raise ValueError(f"unknown tuner {tuner!r}; valid tuners: {', '.join(TUNERS)}")
-    common = dict(objective=hypermodel.objective, seed=seed, hyperparameters=hyperparameters,
+    oracle_seed = None if seed is None else int(seed) + 1
+    common = dict(objective=hypermodel.objective, seed=oracle_seed,
+                  hyperparameters=hyperparameters,
                   tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
                   max_consecutive_failed_trials=max_consecutive_failed_trials,
                   directory=directory, project_name=project_name or hypermodel.preset,

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import uuid
+import weakref
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -600,6 +601,9 @@ def classifier_extractor(model, info: dict | None = None) -> FeatureExtractor:
                            info=info or classifier_info(model))
 
 
+_CLASSIFY_EXTRACTORS = weakref.WeakKeyDictionary()
+
+
 def classify(images, classifier=None, batch_size: int = 512):
     """Classify images with a classifier (default: :func:`digits_classifier`).
 
@@ -616,7 +620,11 @@ def classify(images, classifier=None, batch_size: int = 512):
     import tensorflow as tf
 
     model = classifier if classifier is not None else digits_classifier()
-    ext = keras_extractor(model, feature_layer=None, name="classifier")
+    # One extractor (one traced tf.function) per classifier, not one per call.
+    ext = _CLASSIFY_EXTRACTORS.get(model)
+    if ext is None:
+        ext = _CLASSIFY_EXTRACTORS[model] = keras_extractor(model, feature_layer=None,
+                                                            name="classifier")
     probs_softmax = _is_softmax(model.layers[-1]) if getattr(model, "layers", None) else False
     out = ext(images, batch_size=batch_size).features
     probs = out if probs_softmax else tf.nn.softmax(out.astype(np.float64), axis=-1).numpy()
