@@ -11,12 +11,19 @@ with spacing 2, std 0.05. Each configuration is the ``ring``/``grid`` preset wit
 below, trained with seeds 0..N-1; the table gives mean ± std over seeds beside the published
 rows of VEEGAN's Table 1 (their ring: radius 2, std 0.02 -- not the same data, for orientation).
 
-Writes benchmarks/results/mode_collapse.{json,md}.
+Every remedy row is the common baseline ``tfgan_app.presets.MIXTURE_BASELINE`` (2 x 128 MLPs,
+non-saturating loss with 0.25 smoothing, Adam 1e-3 / 0.5, batch 256, 20 epochs) with that row's
+overrides; ``preset default`` is the ``ring``/``grid`` preset exactly as ``tfgan-app train
+--preset ring|grid`` runs it (the presets default to the best measured row).
+
+Writes benchmarks/results/mode_collapse.{json,md}; ``--merge`` replaces only the rows it
+measured in an existing result (e.g. ``--datasets grid --configs "preset default" --merge``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -39,7 +46,7 @@ CONFIGS = {
                            "unrolled_steps": 5},
     "instance noise": {"loss": "modified", "loss_options": {"label_smoothing": 0.0},
                        "instance_noise": 0.1},
-    "preset default": {},
+    "preset default": None,  # the ring/grid preset itself
 }
 
 PUBLISHED = {  # VEEGAN, Table 1 (their own mixtures; quoted for orientation)
@@ -51,10 +58,16 @@ PUBLISHED = {  # VEEGAN, Table 1 (their own mixtures; quoted for orientation)
 
 
 def run_one(dataset, overrides, seed, epochs):
-    from tfgan_app import train
+    """Train and score one run: ``overrides`` on the common baseline, or (``None``) the
+    ``dataset`` preset as it is."""
+    from tfgan_app import presets, train
     from tfgan_app.evaluation import mode_coverage
 
-    settings = train.resolve_settings(dataset, config=overrides, seed=seed, epochs=epochs)
+    # Baseline rows replace every setting (the package defaults, the dataset, the baseline,
+    # the row's overrides): nothing of the dataset's preset (e.g. its remedy) carries over.
+    config = None if overrides is None else {**presets.defaults(), "dataset": dataset,
+                                             **presets.MIXTURE_BASELINE, **overrides}
+    settings = train.resolve_settings(dataset, config=config, seed=seed, epochs=epochs)
     with tempfile.TemporaryDirectory() as out:
         result = train.train(settings, out, verbose=0)
         spec = train.make_dataset(settings)[1]["spec"]  # modes and std, as in config.json
@@ -70,6 +83,8 @@ def main(argv=None):
     p.add_argument("--datasets", default="ring,grid")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--epochs", type=int, default=None, help="override the presets' epochs")
+    p.add_argument("--merge", action="store_true",
+                   help="update only the measured rows of an existing result")
     args = p.parse_args(argv)
     names = [c for c in args.configs.split(",") if c]
     unknown = [c for c in names if c not in CONFIGS]
@@ -94,14 +109,30 @@ def main(argv=None):
         for label, m, q in PUBLISHED[dataset]:
             rows.append({"dataset": dataset, "configuration": label, "modes": f"{m}",
                          "high quality %": f"{q}"})
+    configs = {n: CONFIGS[n] for n in names}
+    previous = os.path.join(RESULTS, "mode_collapse.json")
+    if args.merge and os.path.exists(previous):
+        with open(previous, encoding="utf-8") as f:
+            old = json.load(f)
+        if old.get("seeds") != args.seeds:
+            p.error(f"--merge: the existing result has {old.get('seeds')} seeds, not {args.seeds}")
+        new = {(r["dataset"], r["configuration"]): r for r in rows}
+        merged = [new.pop((r["dataset"], r["configuration"]), r) for r in old["rows"]]
+        rows = merged + list(new.values())
+        raw = {**old.get("per_seed", {}), **raw}
+        configs = {**old.get("configs", {}), **configs}
     md = table(rows, ["dataset", "configuration", "modes", "high quality %"])
     print()
     print(md)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "mode_collapse.md"), "w") as f:
-        f.write(f"Seeds: {args.seeds}; VEEGAN protocol (2,500 samples, 3 std).\n\n{md}\n")
+        f.write(f"Seeds: {args.seeds}; VEEGAN protocol (2,500 samples, 3 std). Remedy rows: the "
+                f"common baseline (tfgan_app.presets.MIXTURE_BASELINE) with the row's "
+                f"overrides; 'preset default': the ring/grid preset as it is.\n\n{md}\n")
     path = write("mode_collapse", {"seeds": args.seeds, "rows": rows, "per_seed": raw,
-                                   "configs": {n: CONFIGS[n] for n in names}})
+                                   "configs": configs,
+                                   "baseline": __import__("tfgan_app.presets").presets
+                                   .MIXTURE_BASELINE})
     print(f"wrote {path}")
 
 
