@@ -9,7 +9,7 @@ generator's lack of diversity is easy to spot: the paper's remedy for mode colla
 
 Everything that calls the discriminator keeps working unchanged (losses, gradient penalty,
 R1, unrolling, instance noise, ``tf.distribute``): the packing is inside the model. The
-batch (per replica) must be a multiple of ``m``; :func:`tfgan_app.train.build_gan` checks it.
+batch (per replica) must be a multiple of ``m``; :func:`tfgan_app.train.train` checks it.
 The gradient penalty's norm is then taken per sample of the pack, not per pack.
 """
 

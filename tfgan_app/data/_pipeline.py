@@ -17,7 +17,6 @@ Both end with ``prefetch(AUTOTUNE)`` and :func:`pipeline_options`. Every dataset
 from __future__ import annotations
 
 import numbers
-
 import os
 
 import numpy as np
