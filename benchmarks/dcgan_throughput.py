@@ -158,7 +158,6 @@ def main(argv=None):
 
         return run
 
-
     # --- the input pipeline alone
     def run_pipeline(steps):
         for i, _ in enumerate(ds):

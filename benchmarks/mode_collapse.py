@@ -61,22 +61,24 @@ def run_one(dataset, overrides, seed, epochs):
     """Train and score one run: ``overrides`` on the common baseline, or (``None``) the
     ``dataset`` preset as it is."""
     from tfgan_app import presets, train
-    from tfgan_app.evaluation import mode_coverage
 
     # Baseline rows replace every setting (the package defaults, the dataset, the baseline,
     # the row's overrides): nothing of the dataset's preset (e.g. its remedy) carries over.
     config = None if overrides is None else {**presets.defaults(), "dataset": dataset,
                                              **presets.MIXTURE_BASELINE, **overrides}
     settings = train.resolve_settings(dataset, config=config, seed=seed, epochs=epochs)
+    assert settings["report"] == "mode_coverage", settings["report"]
     with tempfile.TemporaryDirectory() as out:
-        result = train.train(settings, out, verbose=0)
-        spec = train.make_dataset(settings)[1]["spec"]  # modes and std, as in config.json
-    points = result["gan"].generate(2500, seed=10_000 + seed)
-    return mode_coverage(points, spec["modes"], spec["std"])
+        # train() scores 2,500 samples (seed 10,000 + seed) with mode_coverage: report.json
+        report = train.train(settings, out, verbose=0)["report"]
+    return {k: report[k] for k in ("modes_captured", "num_modes", "high_quality",
+                                   "mode_counts")}
 
 
 def main(argv=None):
     import numpy as np
+
+    from tfgan_app import presets
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
@@ -130,9 +132,7 @@ def main(argv=None):
                 f"common baseline (tfgan_app.presets.MIXTURE_BASELINE) with the row's "
                 f"overrides; 'preset default': the ring/grid preset as it is.\n\n{md}\n")
     path = write("mode_collapse", {"seeds": args.seeds, "rows": rows, "per_seed": raw,
-                                   "configs": configs,
-                                   "baseline": __import__("tfgan_app.presets").presets
-                                   .MIXTURE_BASELINE})
+                                   "configs": configs, "baseline": presets.MIXTURE_BASELINE})
     print(f"wrote {path}")
 
 

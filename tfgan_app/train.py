@@ -127,18 +127,12 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
         unrolled_steps=settings.get("unrolled_steps") or 0,
         unrolled_lr=settings.get("unrolled_lr"),
         instance_noise=settings.get("instance_noise") or 0.0,
-        instance_noise_steps=_instance_noise_steps(settings, info),
+        # the annealing horizon of instance noise: the setting, or the whole run's D steps
+        instance_noise_steps=int(settings.get("instance_noise_steps") or d_steps_total),
         d_l2=settings.get("d_l2") or 0.0,
         jit_compile=settings["jit_compile"],
         steps_per_execution=settings["steps_per_execution"])
     return gan
-
-
-def _instance_noise_steps(settings: dict, info: dict) -> int:
-    """The annealing horizon of instance noise: the setting, or the whole run's D steps."""
-    if settings.get("instance_noise_steps"):
-        return int(settings["instance_noise_steps"])
-    return _run_d_steps(settings, info)
 
 
 def _run_d_steps(settings: dict, info: dict) -> int:
