@@ -192,3 +192,21 @@ def test_packed_gan_trains_and_batch_must_divide(tmp_path):
     settings["batch_size"] = 66
     with pytest.raises(ValueError, match="divisible by 4"):
         train.train(settings, str(tmp_path / "bad"), verbose=0)
+
+
+def test_mixture_presets_default_to_the_best_measured_configuration():
+    """benchmarks/results/mode_collapse.json (5 seeds, VEEGAN protocol): on each mixture the
+    row with the most modes captured, then the most high-quality samples, is the preset's."""
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "results", "mode_collapse.json")
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    assert result["seeds"] == 5
+    for dataset in ("ring", "grid"):
+        measured = [r for r in result["rows"] if r["dataset"] == dataset and "modes_mean" in r]
+        assert len(measured) >= 7, [r["configuration"] for r in measured]
+        best = max(measured, key=lambda r: (r["modes_mean"], r["hq_mean"]))
+        assert best["configuration"] == "preset default", (dataset, best)

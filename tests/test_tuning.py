@@ -47,12 +47,13 @@ def test_search_space_defaults_are_the_preset_and_map_onto_settings():
         assert hi == pytest.approx(hm.base_settings["d_lr"] * 10)
 
     # Width: mlp hidden_units (scaled), dcgan base_filters, toy has none.
-    # (ring preset: G and D 2 x 128; digits-dcgan: G 32 filters, D 64)
+    # (ring preset: G and D 2 x 128, D packing 2; digits-dcgan: G 32 filters, D 64)
     ring = tuning.GANHyperModel("ring")
     assert ring.search_space()["g_width"][1]["values"] == [64, 128, 256]
     s = ring.settings_for({"g_width": 256, "d_width": 64})
     assert s["generator"] == {"builder": "mlp", "hidden_units": [256, 256]}
-    assert s["discriminator"] == {"builder": "mlp", "hidden_units": [64, 64]}
+    # the width changes, the builder's other options (here packing) stay
+    assert s["discriminator"] == {"builder": "mlp", "hidden_units": [64, 64], "pack": 2}
     dc = tuning.GANHyperModel("digits-dcgan")
     s = dc.settings_for({"g_width": 64, "latent_dim": 16, "d_steps": 2, "beta_1": 0.9})
     assert s["generator"]["base_filters"] == 64 and s["discriminator"]["base_filters"] == 64
