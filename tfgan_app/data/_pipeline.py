@@ -2,15 +2,14 @@
 
 Two pipeline shapes are used:
 
-* **in memory** (arrays, digits, IDX files, toy points): the data sits in one tensor; a
-  dataset of *indices* is shuffled and batched and each batch is gathered and scaled in one
-  vectorised op. This is far faster than shuffling/batching single images and needs no cache
-  (the data is already in memory).
+* **in memory** (arrays, digits, IDX files, toy points): the data sits in one tensor; its
+  slices are cached, shuffled and batched, and each batch is scaled in one vectorised op.
 * **per element** (TFDS, image folders): elements are decoded/resized in parallel, cached as
   ``uint8`` (``cache=True``: in memory, a string: a cache file), shuffled, batched
   (``drop_remainder=True``) and then scaled to ``[-1, 1]`` one batch at a time.
 
-Both end with ``prefetch(AUTOTUNE)`` and :func:`pipeline_options`. Every dataset returned by
+Both end with a prefetch (``AUTOTUNE`` per element, :data:`IN_MEMORY_PREFETCH` batches in
+memory, where autotuning is off) and :func:`pipeline_options`. Every dataset returned by
 :mod:`tfgan_app.data` carries a JSON-ready ``info`` dict (see :func:`dataset_info`).
 """
 
@@ -28,8 +27,6 @@ DEFAULT_BATCH_SIZE = 128
 #: this many bytes, otherwise as many elements as fit (at least 1,000).
 SHUFFLE_BUFFER_BYTES = 256 * 1024 * 1024
 IMAGE_VALUE_RANGE = (-1.0, 1.0)
-
-
 IN_MEMORY_PREFETCH = 2  # batches ready ahead of the training step (in-memory sources)
 
 
