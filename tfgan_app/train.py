@@ -248,7 +248,7 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
         raise ValueError(f"batch_size={settings['batch_size']} is the global batch size and "
                          f"must be divisible by the {replicas} replicas of strategy "
                          f"{settings.get('strategy')!r}")
-    pack = int((settings.get("discriminator") or {}).get("pack") or 1)
+    pack = builders.pack_degree(settings.get("discriminator"))
     if (int(settings["batch_size"]) // replicas) % pack:
         raise ValueError(f"discriminator pack={pack} (PacGAN) needs a per-replica batch size "
                          f"divisible by {pack}, got batch_size={settings['batch_size']} over "

@@ -47,6 +47,11 @@ def names() -> list[str]:
     return sorted(_registry())
 
 
+def pack_degree(spec: dict | None) -> int:
+    """The PacGAN packing degree ``m`` of a discriminator spec (``1``: no packing)."""
+    return int((spec or {}).get("pack") or 1)
+
+
 def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=None):
     """Build a generator (``role="generator"``) or discriminator from a preset spec.
 
@@ -58,7 +63,8 @@ def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=Non
     """
     spec = dict(spec)
     name = spec.pop("builder", None)
-    pack = int(spec.pop("pack", 1) or 1)
+    pack = pack_degree(spec)
+    spec.pop("pack", None)
     if pack > 1:
         if role != "discriminator":
             raise ValueError(f"'pack' is a discriminator option (PacGAN), got it for the {role}")
