@@ -16,51 +16,11 @@ import os
 
 import keras
 import numpy as np
-# Figures are built with matplotlib's object API (Figure + its own Agg canvas), never pyplot:
-# importing tfgan_app leaves the process's matplotlib backend alone (inline plots in Jupyter
-# keep working) and training threads never touch pyplot's global figure list.
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure  # never pyplot: see tfgan_app.images
 
-from tfgan_app.model import latent_vectors
-from tfgan_app.utils import atomic_path, write_json
-
-
-def _save_fig(fig, path):
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-
-
-def to_uint8(images) -> np.ndarray:
-    """``float [-1, 1]`` images to ``uint8 [0, 255]`` (clipped, rounded)."""
-    images = np.asarray(images, np.float32)
-    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def image_grid(images, rows: int | None = None) -> np.ndarray:
-    """Tile ``images [N, H, W, C]`` in ``[-1, 1]`` into one ``uint8 [rows*H, cols*W, C]`` image
-    with a 1-pixel border."""
-    images = to_uint8(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
-    n, h, w, c = images.shape
-    rows = rows or int(np.ceil(np.sqrt(n)))
-    cols = int(np.ceil(n / rows))
-    grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)
-    for i in range(n):
-        r, col = divmod(i, cols)
-        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = images[i]
-    return grid
-
-
-def save_png(image: np.ndarray, path: str, scale: int = 1) -> None:
-    """Write a ``uint8 [H, W, C]`` (C = 1 or 3) image to ``path`` as PNG, atomically."""
-    from PIL import Image
-
-    img = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    with atomic_path(path, suffix=".png") as tmp:
-        img.save(tmp, format="PNG")
+from tfgan_app.images import image_grid, plot_scatter, save_figure, save_png, to_uint8  # noqa: F401
+from tfgan_app.sampling import latent_vectors
+from tfgan_app.utils import write_json
 
 
 def _due(callback, epoch) -> bool:
@@ -115,7 +75,7 @@ def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
     axes[1].set_title("discriminator outputs")
     axes[1].legend()
     fig.suptitle(title)
-    _save_fig(fig, path)
+    save_figure(fig, path)
 
 
 class LossCurves(keras.callbacks.Callback):
@@ -129,23 +89,6 @@ class LossCurves(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if _due(self, epoch):
             plot_history(self.writer.history, self.path, self.title)
-
-
-def plot_scatter(real, generated, path: str, title: str = "real vs generated",
-                 modes=None) -> None:
-    """Scatter real and generated 2-D points ``[N, 2]`` (and mode centres) into ``path``."""
-    fig = Figure(figsize=(5, 5))
-    ax = fig.subplots()
-    ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.4, label="real")
-    ax.scatter(generated[:, 0], generated[:, 1], s=4, alpha=0.4, label="generated")
-    if modes is not None:
-        modes = np.asarray(modes)
-        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="k", s=30, label="modes")
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
-    ax.set_title(title)
-    ax.legend(markerscale=3)
-    _save_fig(fig, path)
 
 
 class ScatterPlot(keras.callbacks.Callback):

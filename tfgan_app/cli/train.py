@@ -1,0 +1,87 @@
+"""``tfgan-app train`` and ``tfgan-app presets``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def add_train(sub):
+    p = sub.add_parser("train", help="train a preset into a run directory")
+    p.add_argument("--preset", default=None, help="preset name (see `tfgan-app presets`)")
+    p.add_argument("--dataset", default=None, help="override the preset's dataset")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--loss", default=None, help="loss pair name, e.g. modified, wasserstein")
+    p.add_argument("--d-steps", type=int, default=None, help="discriminator steps per G step")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="run directory (default runs/<preset>)")
+    p.add_argument("--config", default=None, help="JSON file of settings (e.g. tuned best.json)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override any setting; dotted keys nest")
+    p.add_argument("--strategy", default=None,
+                   help="tf.distribute strategy: default, onedevice, mirrored, multiworker "
+                        "(TF_CONFIG), tpu or auto; --batch-size stays the global batch size")
+    p.add_argument("--mixed-precision", default=None, metavar="POLICY",
+                   help="mixed_float16 (GPUs), mixed_bfloat16 (CPUs, TPUs), auto or none")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="ignore (and delete) OUT/backup left by a killed run instead of "
+                        "continuing from it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from tfgan_app import train
+    from tfgan_app.utils import read_json
+
+    config = None
+    if args.config:
+        config = read_json(args.config)
+        if not isinstance(config, dict):
+            raise ValueError(f"{args.config} must hold a JSON object of settings")
+        config = config.get("settings", config)
+    settings = train.resolve_settings(
+        args.preset, config=config, overrides=args.overrides, dataset=args.dataset,
+        epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, d_steps=args.d_steps,
+        seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision)
+    out = args.out or os.path.join("runs", settings["preset"])
+    print(f"training preset {settings['preset']!r} into {out}", flush=True)
+    result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume)
+    if result["report"] and settings.get("report") == "gaussian":
+        train.print_gaussian_report(result["report"])
+    elif result["report"] and settings.get("report") == "mode_coverage":
+        rep = result["report"]
+        print(f"modes captured: {rep['modes_captured']}/{rep['num_modes']}, high quality "
+              f"(within 3 std of a mode): {100 * rep['high_quality']:.1f}% of "
+              f"{rep['num_samples']} samples")
+    h = result["history"]
+    if h.get("d_loss"):
+        print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "
+              f"D(real)={h['d_real'][-1]:.3f} D(generated)={h['d_fake'][-1]:.3f}")
+    if settings.get("strategy") == "multiworker":
+        who = ("chief: wrote the run directory" if result["is_chief"]
+               else "not the chief: wrote to a temporary directory, now removed")
+        print(f"{result['task']} ({who}); generator weights sha1 {result['fingerprint']}")
+    if result["is_chief"]:
+        print(f"run directory: {result['out_dir']}")
+    return 0
+
+
+def add_presets(sub):
+    p = sub.add_parser("presets", help="list the training presets")
+    p.add_argument("--json", action="store_true", help="print full settings as JSON")
+    p.set_defaults(func=_cmd_presets)
+
+
+def _cmd_presets(args) -> int:
+    from tfgan_app import presets
+
+    if args.json:
+        print(json.dumps({n: presets.get(n) for n in presets.names()}, indent=2))
+        return 0
+    width = max(len(n) for n in presets.names())
+    for name, desc in presets.describe():
+        mark = " (default)" if name == presets.DEFAULT_PRESET else ""
+        print(f"{name:<{width}}  {desc}{mark}")
+    return 0

@@ -1,0 +1,97 @@
+"""Pictures of samples, in one place: uint8 conversion, image grids, PNG files, scatter plots.
+
+Used by the training callbacks, ``tfgan-app sample`` (from a run or from an export) and the
+export module. Every file is written atomically (temporary file beside it, then rename), so
+a reader never sees a half-written PNG. Figures use matplotlib's object API (``Figure`` with
+its own Agg canvas), never ``pyplot``: importing tfgan_app leaves the process's matplotlib
+backend alone, and training threads never touch pyplot's global figure list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfgan_app.utils import atomic_path
+
+
+def to_uint8(images) -> np.ndarray:
+    """``float [-1, 1]`` images to ``uint8 [0, 255]`` (clipped, rounded)."""
+    images = np.asarray(images, np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def tile(images: np.ndarray, rows: int | None = None, cols: int | None = None, pad: int = 1,
+         fill: int = 255) -> np.ndarray:
+    """Tile ``uint8 [N, H, W, C]`` into one ``uint8 [rows*(H+pad)+pad, cols*(W+pad)+pad, C]``
+    image, row-major, with ``pad`` pixels of ``fill`` between and around the tiles.
+
+    ``rows`` and ``cols`` default to a square-ish layout (``ceil(sqrt(N))`` of one of them).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
+    n, h, w, c = images.shape
+    if rows is None and cols is None:
+        rows = int(np.ceil(np.sqrt(n)))
+    if cols is None:
+        cols = int(np.ceil(n / rows))
+    elif rows is None:
+        rows = int(np.ceil(n / cols))
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), fill, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = images[i]
+    return grid
+
+
+def image_grid(images, rows: int | None = None) -> np.ndarray:
+    """Tile ``images [N, H, W, C]`` in ``[-1, 1]`` into one ``uint8 [rows*H, cols*W, C]`` image
+    with a 1-pixel white border (``rows`` default ``ceil(sqrt(N))``)."""
+    images = to_uint8(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
+    return tile(images, rows=rows)
+
+
+def save_png(image: np.ndarray, path: str, scale: int = 1) -> str:
+    """Write a ``uint8 [H, W, C]`` (C = 1 or 3, or 2-D) image to ``path`` as PNG, atomically.
+
+    ``scale > 1`` enlarges it with nearest-neighbour resampling. Returns ``path``.
+    """
+    from PIL import Image
+
+    image = np.asarray(image)
+    img = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+    return path
+
+
+def save_figure(fig, path: str) -> None:
+    """Save a matplotlib ``Figure`` to the PNG ``path`` atomically."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+
+
+def plot_scatter(real, generated, path: str, title: str = "real vs generated",
+                 modes=None) -> None:
+    """Scatter real and generated 2-D points ``[N, 2]`` (and mode centres) into ``path``."""
+    from matplotlib.figure import Figure
+
+    real = np.zeros((0, 2)) if real is None else np.asarray(real)
+    generated = np.asarray(generated)
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.scatter(real[:, 0], real[:, 1], s=4, alpha=0.4, label="real")
+    ax.scatter(generated[:, 0], generated[:, 1], s=4, alpha=0.4, label="generated")
+    if modes is not None:
+        modes = np.asarray(modes)
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="k", s=30, label="modes")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
+    ax.legend(markerscale=3)
+    save_figure(fig, path)

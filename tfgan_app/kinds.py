@@ -1,0 +1,184 @@
+"""What a run produces -- 2-D points, images, class-conditional images -- decided in one place.
+
+A :class:`Kind` says, for one kind of output, how to picture samples (training callbacks and
+``tfgan-app sample``), which evaluation metrics apply and which are the defaults, which
+outputs the exported signatures have and which tuning objective is the default. Every module
+that needs to know "points or images?" asks :func:`kind_of` instead of deciding for itself.
+
+Adding a kind (for example paired image-to-image translation) is registering one more
+:class:`Kind` with :func:`register`, with a ``matches`` predicate over the data description;
+kinds registered later are asked first, so a specific kind can refine a general one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+
+def toy_spec(data) -> dict | None:
+    """The toy 2-D distribution spec inside a data description, or ``None``.
+
+    ``data`` is a data description (``config["data"]`` as ``tfgan-app train`` writes it, with
+    the spec under ``"spec"``), a spec itself (``modes`` + ``std``, or ``mean`` +
+    ``covariance``), or a dataset name.
+    """
+    from tfgan_app.data.toy import TOY_DISTRIBUTIONS
+
+    if isinstance(data, str):
+        return {"name": data} if data in TOY_DISTRIBUTIONS else None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("spec"), dict) and toy_spec(data["spec"]) is not None:
+        return data["spec"]
+    if ("modes" in data and "std" in data) or ("mean" in data and "covariance" in data) \
+            or data.get("name") in TOY_DISTRIBUTIONS:
+        return data
+    return None
+
+
+def _data_rank(data) -> int | None:
+    shape = data.get("data_shape") if isinstance(data, dict) else None
+    return None if shape is None else len(shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of generated output.
+
+    Attributes:
+      name: ``"points"``, ``"images"``, ``"conditional_images"``, ...
+      description: one line for docs and errors.
+      matches: ``(data, shape, num_classes) -> bool``: whether a data description (or, when
+        ``data`` is ``None``, a sample shape without batch) is of this kind.
+      metrics: evaluation metric names that apply (:mod:`tfgan_app.evaluation`).
+      default_metrics: the ones ``tfgan-app evaluate`` computes by default.
+      default_objective: the tuning objective of ``tfgan-app tune`` (a metric, minimised or
+        maximised as :mod:`tfgan_app.tuning` says).
+      export_outputs: output names of the exported ``sample``/``interpolate`` signatures.
+      picture: ``"scatter"`` (2-D points over the real data) or ``"grid"`` (an image grid).
+    """
+
+    name: str
+    description: str
+    matches: Callable
+    metrics: tuple
+    default_metrics: tuple
+    default_objective: str
+    export_outputs: tuple
+    picture: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.picture == "grid"
+
+    def training_callbacks(self, run, info: dict, every: int = 1) -> list:
+        """The callbacks that picture training for this kind, writing into ``run``
+        (a :class:`tfgan_app.rundir.RunDir`): a scatter plot per ``every`` epochs for points;
+        a sample grid (also to TensorBoard) and a latent interpolation strip for images."""
+        from tfgan_app import callbacks as cb
+
+        if self.picture == "scatter":
+            return [cb.ScatterPlot(run.path(run.SCATTER_PNG), info.get("points"),
+                                   modes=(info.get("spec") or {}).get("modes"), every=every)]
+        return [cb.SampleGrid(run.path(run.SAMPLES), tensorboard_dir=run.path(run.LOGS),
+                              every=every),
+                cb.LatentInterpolation(run.path(run.INTERPOLATION_PNG))]
+
+    def save_picture(self, samples, path: str, *, title: str = "", real=None, modes=None,
+                     rows: int | None = None, scale: int = 4) -> None:
+        """Write ``samples`` (``[N, 2]`` points or ``[N, H, W, C]`` images in ``[-1, 1]``) to
+        the PNG ``path`` the way this kind is pictured."""
+        from tfgan_app import images
+
+        if self.picture == "scatter":
+            real = np.zeros((0, 2)) if real is None else real
+            images.plot_scatter(real, samples, path, title, modes)
+        else:
+            images.save_png(images.image_grid(samples, rows), path, scale=scale)
+
+
+_POINT_METRICS = ("mode_coverage", "frechet", "kid", "precision_recall", "density_coverage")
+_IMAGE_METRICS = ("fid", "kid", "is", "precision_recall", "density_coverage", "class_coverage",
+                  "parzen", "swd")
+_DEFAULT_IMAGE_METRICS = ("fid", "kid", "is", "precision_recall", "density_coverage",
+                          "class_coverage")
+
+
+def _points(data, shape, num_classes):
+    if data is not None:
+        return toy_spec(data) is not None or _data_rank(data) == 1
+    return shape is not None and len(shape) == 1
+
+
+def _images(data, shape, num_classes):
+    if data is not None:
+        return toy_spec(data) is None and _data_rank(data) in (None, 3)
+    return shape is not None and len(shape) == 3
+
+
+def _conditional_images(data, shape, num_classes):
+    return bool(num_classes) and _images(data, shape, num_classes)
+
+
+POINTS = Kind("points", "2-D points (the toy Gaussian and mixtures)", _points,
+              metrics=_POINT_METRICS, default_metrics=("mode_coverage", "frechet"),
+              default_objective="frechet", export_outputs=("samples",), picture="scatter")
+IMAGES = Kind("images", "images [H, W, C] in [-1, 1] from noise", _images,
+              metrics=_IMAGE_METRICS, default_metrics=_DEFAULT_IMAGE_METRICS,
+              default_objective="fid", export_outputs=("images", "images_png_bytes"),
+              picture="grid")
+CONDITIONAL_IMAGES = dataclasses.replace(
+    IMAGES, name="conditional_images", description="images from noise and a class label",
+    matches=_conditional_images)
+
+_REGISTRY: list[Kind] = []
+
+
+def register(kind: Kind) -> Kind:
+    """Register ``kind`` (replacing one of the same name); later kinds are matched first."""
+    _REGISTRY[:] = [k for k in _REGISTRY if k.name != kind.name] + [kind]
+    return kind
+
+
+for _k in (POINTS, IMAGES, CONDITIONAL_IMAGES):
+    register(_k)
+
+
+def names() -> list[str]:
+    """Registered kind names."""
+    return [k.name for k in _REGISTRY]
+
+
+def get(name: str) -> Kind:
+    """The registered kind ``name``; ``ValueError`` naming the valid ones otherwise."""
+    for k in _REGISTRY:
+        if k.name == name:
+            return k
+    raise ValueError(f"unknown kind {name!r}; valid kinds: {', '.join(names())}")
+
+
+def kind_of(data=None, *, shape=None, num_classes=None) -> Kind:
+    """The kind of a run's output: THE place that decides "points or images?".
+
+    Args:
+      data: a data description (``config["data"]``, a dataset's ``info``, a toy spec or a
+        dataset name); takes precedence over ``shape``.
+      shape: the shape of one sample without batch (e.g. a generator's output shape), used
+        when there is no data description.
+      num_classes: the *model's* number of classes (``None``: unconditional).
+
+    Raises:
+      ValueError: nothing registered matches.
+    """
+    if data is None and shape is None:
+        raise ValueError("kind_of needs a data description or a sample shape")
+    shape = None if shape is None else tuple(shape)
+    for k in reversed(_REGISTRY):
+        if k.matches(data, shape, num_classes):
+            return k
+    what = f"data {data!r}" if data is not None else f"samples of shape {shape}"
+    raise ValueError(f"no kind of output matches {what}; registered kinds: "
+                     f"{', '.join(names())}")
