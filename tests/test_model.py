@@ -86,8 +86,8 @@ def test_keras_round_trip_same_samples_and_optimizer_state(tmp_path):
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, tg.GANModel)
     np.testing.assert_allclose(loaded.generate(100, seed=1), gan.generate(100, seed=1), rtol=1e-6)
-    assert loaded.d_steps == 2 and loaded.gan_loss.name == "wasserstein"
-    assert loaded.gradient_penalty == 5.0 and loaded.ema_decay == 0.9
+    assert loaded.options.d_steps == 2 and loaded.gan_loss.name == "wasserstein"
+    assert loaded.options.gradient_penalty == 5.0 and loaded.options.ema_decay == 0.9
     for a, b in ((gan.d_optimizer, loaded.d_optimizer), (gan.g_optimizer, loaded.g_optimizer)):
         assert int(a.iterations) == int(b.iterations) > 0
         for va, vb in zip(a.variables, b.variables):

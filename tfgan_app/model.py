@@ -31,16 +31,12 @@ examples use the labels of the real minibatch they are compared with.
 Distributed and mixed-precision training
 ----------------------------------------
 Build and ``compile`` the model inside ``strategy.scope()`` (``compile`` builds both
-optimizers there); the dataset's batch size is the *global* batch size. Each replica computes
-its losses as means over its share of the batch and divides them by ``num_replicas_in_sync``
-before differentiating, because Keras sums gradients over replicas; the logged losses are the
-unscaled global means. Batch-coupled losses (``relativistic``) all-gather the logits so each
-replica computes the global batch's loss. Every replica draws different noise (the replica id
-is folded into the seed). One step on N replicas therefore equals one step on one device with
-the same global batch and latent vectors (``tests/test_distribute.py``; batch normalisation
-excepted: its statistics are per replica). Under a ``mixed_float16`` policy ``compile`` wraps
-both optimizers in ``keras.optimizers.LossScaleOptimizer``; generated data is cast to the real
-data's dtype before the two are mixed, and logits are float32.
+optimizers there); the dataset's batch size is the *global* batch size. The maths under
+replication (1/N loss scaling, per-replica noise, all-gathered batch-coupled losses,
+conditional updates through ``merge_call``) is in :mod:`tfgan_app.replication`; batch
+normalisation is the exception (per-replica statistics). Under a ``mixed_float16`` policy
+``compile`` wraps both optimizers in ``keras.optimizers.LossScaleOptimizer``; generated data is
+cast to the real data's dtype before the two are mixed, and logits are float32.
 
 Randomness and resuming
 -----------------------
@@ -54,50 +50,28 @@ counters, so a resumed run continues the same random stream and the same ``d_ste
 
 from __future__ import annotations
 
-import numpy as np
 import keras
 import tensorflow as tf
 
 from tfgan_app import losses as losses_lib
-from tfgan_app import remedies
-from tfgan_app.distribute import KerasFitWorkarounds
+from tfgan_app import remedies, replication, sampling
+from tfgan_app.keras_workarounds import KerasFitWorkarounds
+from tfgan_app.options import TrainingOptions, active_penalties
+from tfgan_app.sampling import latent_vectors  # noqa: F401  (the one latent sampler)
 
 _DEFAULT_LR = 2e-4
 
-#: Losses whose per-example terms depend on batch statistics (RaGAN compares each logit with the
-#: *batch mean* of the other side's logits). Under replication their logits are all-gathered so
-#: every replica computes the loss of the global batch, as one device would.
-_BATCH_COUPLED_LOSSES = frozenset({"relativistic"})
-
-
-def _replica_id():
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None:
-        return tf.constant(0, tf.int64)
-    return tf.cast(ctx.replica_id_in_sync_group, tf.int64)
-
-
-def _num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _needs_merge_call() -> bool:
-    """Whether the current strategy synchronises replicas through ``merge_call`` (so no
-    synchronisation point may sit inside a ``tf.cond`` in replica context). ``False`` for the
-    default strategy, whose ``merge_call`` is a plain call."""
-    if not tf.distribute.has_strategy() or tf.distribute.get_replica_context() is None:
-        return False
-    return not tf.__internal__.distribute.strategy_supports_no_merge_call()
-
-
-def latent_vectors(n: int, latent_dim: int, seed: int) -> tf.Tensor:
-    """The latent vectors used by :meth:`GANModel.generate` (and the exported ``sample``).
-
-    ``tf.random.stateless_normal([n, latent_dim], seed=[seed, 0])``: ``float32 [n, latent_dim]``,
-    N(0, 1), identical on every platform and process for the same ``seed``.
-    """
-    return tf.random.stateless_normal([int(n), int(latent_dim)],
-                                      seed=tf.constant([int(seed), 0], tf.int64))
+def _run_steps(data, epochs, steps_per_epoch) -> int:
+    """Training steps of a whole ``fit()`` run: ``epochs`` x steps per epoch."""
+    steps = steps_per_epoch
+    if steps is None and isinstance(data, tf.data.Dataset):
+        card = int(data.cardinality())
+        steps = card if card > 0 else None
+    if steps is None:
+        raise ValueError("instance_noise_steps=None anneals the noise over the whole fit() run, "
+                         "which needs a dataset of known length or steps_per_epoch; pass "
+                         "compile(instance_noise_steps=N) instead")
+    return max(1, int(steps) * int(epochs))
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
@@ -177,60 +151,46 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         """Whether the discriminator takes ``[x, labels]``."""
         return self.num_classes is not None and len(self.discriminator.inputs or []) == 2
 
-    def compile(self, d_optimizer=None, g_optimizer=None, loss="modified", d_steps=1,
-                loss_options=None, gradient_penalty=0.0, gp_target=1.0, gp_one_sided=False,
-                gp_epsilon=1e-10, r1_gamma=0.0, weight_clip=None, ema_decay=None,
-                unrolled_steps=0, unrolled_lr=None, instance_noise=0.0,
-                instance_noise_steps=10_000, d_l2=0.0, jit_compile="auto",
-                steps_per_execution=1, **kwargs):
-        """Configure training.
+    def d_conditioning(self, labels):
+        """What the discriminator takes beside ``x``: ``labels`` when it takes ``[x, labels]``,
+        else ``None`` (for penalties that call the discriminator themselves)."""
+        return labels if self.d_conditional else None
+
+    def compile(self, d_optimizer=None, g_optimizer=None, *, run_eagerly=False, **options):
+        """Configure training: two optimizers and the training options.
 
         Args:
           d_optimizer, g_optimizer: Keras optimizers (names or instances); default
             ``Adam(2e-4, beta_1=0.5)`` (DCGAN). Built here, on the models' variables, so call
             ``compile`` inside a ``tf.distribute`` strategy's scope when using one.
-          loss: a loss name (see :func:`tfgan_app.losses.names`), a dict config or a
-            :class:`tfgan_app.losses.GANLoss`. Minimax losses take logits and smooth the
-            discriminator's real labels by 0.25 unless ``loss_options={"label_smoothing": 0}``.
-          d_steps: ``k``, discriminator updates per generator update (Algorithm 1).
-          loss_options: options passed to :func:`tfgan_app.losses.get`.
-          gradient_penalty: weight of the WGAN-GP penalty (0 disables; 10 is usual), with
-            TF-GAN's ``gp_target``, ``gp_one_sided`` and ``gp_epsilon``.
-          r1_gamma: weight ``gamma`` of the R1 penalty on real data (0 disables).
-          weight_clip: clip the discriminator's weights to ``[-c, c]`` after each update (WGAN).
-          ema_decay: keep an exponential moving average of the generator's weights
-            (``ema = decay * ema + (1 - decay) * w`` after every generator update; Yazici et al.
-            2019) in ``self.ema_generator``, used by :meth:`generate` and by exports. ``None``
-            disables it. Non-trainable state (batch-norm statistics) is copied, not averaged.
-          unrolled_steps: unrolled GAN (Metz et al. 2017): the generator's loss looks through
-            this many differentiable gradient-descent steps of the discriminator (rate
-            ``unrolled_lr``, default the discriminator optimizer's learning rate); 0 disables.
-          instance_noise: standard deviation of Gaussian noise added to every discriminator
-            input (real and generated), annealed linearly to 0 over ``instance_noise_steps``
-            discriminator steps; 0 disables.
-          d_l2: weight of an L2 penalty on the discriminator's kernels; 0 disables.
-          (See :mod:`tfgan_app.remedies`.)
-          jit_compile, steps_per_execution, **kwargs: passed to ``keras.Model.compile``.
+          run_eagerly: passed to ``keras.Model.compile`` (debugging).
+          **options: any training option of :func:`tfgan_app.options.training_options`
+            (the README's settings table lists them with defaults): ``loss`` (a name from
+            :func:`tfgan_app.losses.names`, a dict config or a ``GANLoss``; minimax losses take
+            logits and smooth D's real labels by 0.25 unless
+            ``loss_options={"label_smoothing": 0}``), ``loss_options``, ``d_steps`` (k of
+            Algorithm 1), the discriminator penalties (``gradient_penalty`` with ``gp_target``,
+            ``gp_one_sided``, ``gp_epsilon``; ``r1_gamma``; ``d_l2``; see
+            :mod:`tfgan_app.penalties`), ``weight_clip``, ``ema_decay`` (an exponential moving
+            average of G's weights in ``self.ema_generator``, used by :meth:`generate` and
+            exports; Yazici et al. 2019), ``unrolled_steps``/``unrolled_lr`` and
+            ``instance_noise``/``instance_noise_steps`` (:mod:`tfgan_app.remedies`),
+            ``jit_compile`` and ``steps_per_execution``. They are validated together into
+            ``self.options`` (a :class:`tfgan_app.options.TrainingOptions`).
+
+        Raises:
+          TypeError: an unknown option (the message lists the valid ones).
+          ValueError: an invalid value, or options that do not fit the model.
         """
-        super().compile(optimizer=None, jit_compile=jit_compile,
-                        steps_per_execution=steps_per_execution, **kwargs)
-        d_steps = int(d_steps)
-        if d_steps < 1:
-            raise ValueError(f"d_steps must be an integer >= 1, got {d_steps}")
-        if gradient_penalty < 0 or r1_gamma < 0:
-            raise ValueError("gradient_penalty and r1_gamma must be >= 0")
-        if weight_clip is not None and weight_clip <= 0:
-            raise ValueError(f"weight_clip must be positive or None, got {weight_clip}")
-        if int(unrolled_steps) < 0 or float(instance_noise) < 0 or float(d_l2) < 0:
-            raise ValueError("unrolled_steps, instance_noise and d_l2 must be >= 0")
-        if unrolled_lr is not None and float(unrolled_lr) <= 0:
-            raise ValueError(f"unrolled_lr must be positive or None, got {unrolled_lr}")
-        if int(instance_noise_steps) < 1:
-            raise ValueError(f"instance_noise_steps must be >= 1, got {instance_noise_steps}")
-        self.gan_loss = losses_lib.get(loss, **(loss_options or {}))
+        opts = TrainingOptions(**options)
+        super().compile(optimizer=None, jit_compile=opts.jit_compile,
+                        steps_per_execution=opts.steps_per_execution, run_eagerly=run_eagerly)
+        self.gan_loss = losses_lib.get(opts.loss, **opts.loss_options)
         if self.gan_loss.needs_aux and self.num_classes is None:
             raise ValueError("the 'acgan' loss needs a conditional model (num_classes) whose "
                              "discriminator returns (logits, class_logits)")
+        # The loss's options are inside its config: one source of truth when reloaded.
+        self.options = opts.replace(loss=self.gan_loss.get_config(), loss_options={})
         self.d_optimizer = keras.optimizers.get(
             d_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
         self.g_optimizer = keras.optimizers.get(
@@ -238,8 +198,8 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
                              "instances (each keeps its own state)")
-        # Only `self.optimizer` is wrapped automatically by Keras (GUIDE): wrap both here when
-        # either network computes in float16. bfloat16 has float32's range: no loss scaling.
+        # Only `self.optimizer` is wrapped automatically by Keras: wrap both here when either
+        # network computes in float16. bfloat16 has float32's range: no loss scaling.
         if self._computes_in_float16():
             LSO = keras.optimizers.LossScaleOptimizer
             if not isinstance(self.d_optimizer, LSO):
@@ -248,36 +208,26 @@ class GANModel(KerasFitWorkarounds, keras.Model):
                 self.g_optimizer = LSO(self.g_optimizer)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_steps = d_steps
-        self.gradient_penalty = float(gradient_penalty)
-        self.gp_target = float(gp_target)
-        self.gp_one_sided = bool(gp_one_sided)
-        self.gp_epsilon = float(gp_epsilon)
-        self.r1_gamma = float(r1_gamma)
-        self.weight_clip = None if weight_clip is None else float(weight_clip)
-        self.unrolled_steps = int(unrolled_steps)
-        self.unrolled_lr = None if unrolled_lr is None else float(unrolled_lr)
-        self.instance_noise = float(instance_noise)
-        self.instance_noise_steps = int(instance_noise_steps)
-        self.d_l2 = float(d_l2)
-        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay}")
-        self.ema_decay = None if ema_decay is None else float(ema_decay)
-        if self.ema_decay is not None and getattr(self, "ema_generator", None) is None:
+        self._penalties = active_penalties(self.options)
+        self._noise_horizon = self.options.instance_noise_steps
+        if opts.ema_decay is not None and getattr(self, "ema_generator", None) is None:
             self.ema_generator = keras.models.clone_model(self.generator)
             self.ema_generator.set_weights(self.generator.get_weights())
             self.ema_generator.trainable = False
-        self._gan_compile_config = {
-            "loss": self.gan_loss.get_config(), "d_steps": d_steps,
-            "gradient_penalty": self.gradient_penalty, "gp_target": self.gp_target,
-            "gp_one_sided": self.gp_one_sided, "gp_epsilon": self.gp_epsilon,
-            "r1_gamma": self.r1_gamma, "weight_clip": self.weight_clip,
-            "ema_decay": self.ema_decay, "unrolled_steps": self.unrolled_steps,
-            "unrolled_lr": self.unrolled_lr, "instance_noise": self.instance_noise,
-            "instance_noise_steps": self.instance_noise_steps, "d_l2": self.d_l2,
-            "jit_compile": jit_compile,
-            "steps_per_execution": steps_per_execution,
-        }
+
+    def fit(self, *args, **kwargs):
+        """``keras.Model.fit``. With ``instance_noise`` on and ``instance_noise_steps=None``,
+        the noise anneals over this call's whole run: ``epochs`` x steps per epoch (from
+        ``steps_per_epoch`` or the dataset's length), counted from step 0."""
+        if getattr(self, "options", None) is not None and self.options.instance_noise > 0 \
+                and self.options.instance_noise_steps is None:
+            horizon = _run_steps(args[0] if args else kwargs.get("x"),
+                                 kwargs.get("epochs", args[2] if len(args) > 2 else 1),
+                                 kwargs.get("steps_per_epoch"))
+            if horizon != self._noise_horizon:
+                self._noise_horizon = horizon
+                self.train_function = None  # retrace with the new horizon
+        return super().fit(*args, **kwargs)
 
     def _computes_in_float16(self) -> bool:
         return any(getattr(layer, "compute_dtype", None) == "float16"
@@ -314,12 +264,12 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             states[0].assign(store[random_keys[0]])
 
     def get_compile_config(self):
-        if not getattr(self, "compiled", False) or not hasattr(self, "_gan_compile_config"):
+        if not getattr(self, "compiled", False) or getattr(self, "options", None) is None:
             return None
         return {
             "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
             "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
-            **self._gan_compile_config,
+            **self.options.as_dict(),
         }
 
     def compile_from_config(self, config):
@@ -383,10 +333,10 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         All training randomness (noise, gradient-penalty interpolation) comes from here, so it
         is saved with the model and a resumed run continues the same random stream. The
         replica id is folded in: a model-attached SeedGenerator gives every replica the same
-        seed, i.e. the same noise, under tf.distribute (GUIDE).
+        seed, i.e. the same noise, under tf.distribute (:mod:`tfgan_app.replication`).
         """
         seed = tf.cast(self.seed_generator.next(), tf.int64)
-        return seed + tf.stack([tf.constant(0, tf.int64), _replica_id() * 1_000_003])
+        return seed + tf.stack([tf.constant(0, tf.int64), replication.replica_id() * 1_000_003])
 
     def sample_latent(self, batch):
         """Latent vectors for one draw of training noise on this replica.
@@ -419,27 +369,17 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         return self.sample_latent(batch)
 
     def _global_logits(self, *logits):
-        """For batch-coupled losses under replication, the logits of the whole global batch.
-
-        ``all_gather`` passes gradients back to each replica's own slice (summed over replicas),
-        so with the usual ``1 / num_replicas`` scaling the summed weight gradients are those of
-        the global batch's loss. Identity on one replica and for the other losses.
-        """
-        ctx = tf.distribute.get_replica_context()
-        if (ctx is None or ctx.num_replicas_in_sync == 1
-                or self.gan_loss.name not in _BATCH_COUPLED_LOSSES):
-            return logits
-        return tuple(None if t is None else ctx.all_gather(t, axis=0) for t in logits)
+        return replication.global_logits(self.gan_loss.name, *logits)
 
     def _g_inputs(self, z, labels):
         return z if self.num_classes is None else [z, labels]
 
     def _d_inputs(self, x):
         """``x`` plus the current instance noise (identity when the remedy is off)."""
-        if self.instance_noise <= 0:
+        if self.options.instance_noise <= 0:
             return x
-        std = remedies.instance_noise_std(self.d_optimizer.iterations, self.instance_noise,
-                                          self.instance_noise_steps)
+        std = remedies.instance_noise_std(self.d_optimizer.iterations,
+                                          self.options.instance_noise, self._noise_horizon)
         return remedies.add_instance_noise(x, std, self._next_seed())
 
     def _d_forward(self, x, labels, training=True, call=None):
@@ -475,19 +415,8 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         g_real, g_fake = self._global_logits(d_real, d_fake)
         loss = self.gan_loss.discriminator_loss(g_real, g_fake,
                                                 **self._loss_ctx(labels, cls_real, cls_fake))
-        if self.gradient_penalty > 0:
-            d_fn = self.discriminator
-            alpha = self.sample_interpolation_weights(real)
-            loss += self.gradient_penalty * losses_lib.wasserstein_gradient_penalty(
-                d_fn, real, fake, conditioning=labels if self.d_conditional else None,
-                epsilon=self.gp_epsilon, target=self.gp_target, one_sided=self.gp_one_sided,
-                alpha=alpha)
-        if self.r1_gamma > 0:
-            loss += losses_lib.r1_penalty(self.discriminator, real,
-                                          conditioning=labels if self.d_conditional else None,
-                                          gamma=self.r1_gamma)
-        if self.d_l2 > 0:
-            loss += remedies.l2_penalty(self.discriminator, self.d_l2)
+        for penalty in self._penalties:  # tfgan_app.penalties, in registration order
+            loss += penalty(self, real, fake, labels)
         return loss, d_real, d_fake
 
     def generator_loss(self, real, labels, training=True):
@@ -496,7 +425,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         fake = self.generator(self._g_inputs(self._noise(batch), labels), training=training)
         fake = tf.cast(fake, real.dtype)
         call = None
-        if self.unrolled_steps > 0 and training:
+        if self.options.unrolled_steps > 0 and training:
             call = self._unrolled_discriminator(real, fake, labels)
         d_fake, cls_fake = self._d_forward(fake, labels, training, call)
         # Only the relativistic loss uses D(real) in the generator loss.
@@ -509,7 +438,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
     def _unrolled_discriminator(self, real, fake, labels):
         """The discriminator after ``unrolled_steps`` differentiable steps on its loss against
         this batch (real and the generator's current ``fake``), as a call function."""
-        lr = self.unrolled_lr
+        lr = self.options.unrolled_lr
         if lr is None:
             lr = self.d_optimizer.learning_rate
 
@@ -520,30 +449,31 @@ class GANModel(KerasFitWorkarounds, keras.Model):
                 d_real, d_fake, **self._loss_ctx(labels, cls_real, cls_fake))
 
         return remedies.unrolled_discriminator_weights(self.discriminator, d_loss,
-                                                       self.unrolled_steps, lr)
+                                                       self.options.unrolled_steps, lr)
 
     def _d_step(self, real, labels):
         with tf.GradientTape() as tape:
             d_loss, d_real, d_fake = self.discriminator_loss(real, labels)
-            # Keras sums gradients over replicas: scale the per-replica mean (GUIDE); then
+            # Keras sums gradients over replicas: scale the per-replica mean
+            # (tfgan_app.replication); then
             # the loss scale of a LossScaleOptimizer (mixed_float16; identity otherwise).
-            scaled = self.d_optimizer.scale_loss(d_loss / _num_replicas())
+            scaled = self.d_optimizer.scale_loss(d_loss / replication.num_replicas())
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
-        if self.weight_clip is not None:
-            losses_lib.clip_weights(self.discriminator.trainable_variables, self.weight_clip)
+        if self.options.weight_clip is not None:
+            losses_lib.clip_weights(self.discriminator.trainable_variables, self.options.weight_clip)
         return d_loss, d_real, d_fake
 
     def _g_loss_and_grads(self, real, labels):
         with tf.GradientTape() as tape:
             g_loss = self.generator_loss(real, labels)
-            scaled = self.g_optimizer.scale_loss(g_loss / _num_replicas())
+            scaled = self.g_optimizer.scale_loss(g_loss / replication.num_replicas())
         return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
 
     def _g_step(self, real, labels):
         g_loss, grads = self._g_loss_and_grads(real, labels)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
-        if self.ema_decay is not None:
+        if self.options.ema_decay is not None:
             self._update_ema()
         return g_loss
 
@@ -558,7 +488,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         applied under the same condition in cross-replica context, the way Keras'
         ``LossScaleOptimizer`` applies its conditional updates.
         """
-        if not _needs_merge_call():
+        if not replication.needs_merge_call():
             return tf.cond(do_g, lambda: self._g_step(real, labels),
                            lambda: tf.constant(0.0, tf.float32))
         variables = self.generator.trainable_variables
@@ -566,18 +496,8 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             do_g, lambda: self._g_loss_and_grads(real, labels),
             lambda: (tf.constant(0.0, tf.float32), [tf.zeros_like(v) for v in variables]))
 
-        def apply_in_cross_replica_context(distribution, do_g, grads):
-            def apply():
-                distribution.extended.call_for_each_replica(
-                    lambda g: self.g_optimizer.apply(g, variables), args=(grads,))
-                return tf.constant(True)
-
-            tf.cond(distribution.experimental_local_results(do_g)[0], apply,
-                    lambda: tf.constant(False))
-
-        tf.distribute.get_replica_context().merge_call(apply_in_cross_replica_context,
-                                                       args=(do_g, grads))
-        if self.ema_decay is not None:
+        replication.apply_if(do_g, self.g_optimizer, grads, variables)
+        if self.options.ema_decay is not None:
             with tf.control_dependencies([g_loss]):
                 tf.cond(do_g, lambda: self._ema_op(), lambda: tf.no_op())
         return g_loss
@@ -587,7 +507,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
         return tf.no_op()
 
     def _update_ema(self):
-        d = self.ema_decay
+        d = self.options.ema_decay
         trainable = {id(w) for w in self.generator.trainable_weights}
         for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
             ema_w.assign(d * ema_w + (1.0 - d) * w if id(w) in trainable else w)
@@ -597,11 +517,11 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             raise RuntimeError("call compile() before fit()")
         real, labels = self._unpack(data)
         d_loss, d_real, d_fake = self._d_step(real, labels)
-        if self.d_steps == 1:
+        if self.options.d_steps == 1:
             g_loss = self._g_step(real, labels)
             g_weight = 1.0
         else:
-            do_g = tf.equal(self.d_optimizer.iterations % self.d_steps, 0)
+            do_g = tf.equal(self.d_optimizer.iterations % self.options.d_steps, 0)
             g_loss = self._g_step_if(do_g, real, labels)
             g_weight = tf.cast(do_g, tf.float32)
         self.d_loss_tracker.update_state(d_loss)
@@ -635,35 +555,14 @@ class GANModel(KerasFitWorkarounds, keras.Model):
           labels: class labels ``int [n]`` for a conditional model; default
             ``arange(n) % num_classes``. Not allowed for an unconditional model.
           seed: int; the same seed gives the same samples (latent vectors from
-            :func:`latent_vectors`). ``None`` draws a random seed.
+            :func:`tfgan_app.sampling.latent_vectors`, the one latent sampler). ``None``
+            draws a random seed.
           batch_size: generator batch size.
           use_ema: sample from the EMA generator when ``compile(ema_decay=...)`` enabled it.
 
         Returns:
           ``np.ndarray float32 [n, *data_shape]`` (images in ``[-1, 1]``).
         """
-        n = int(n)
-        if n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n}")
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        z = latent_vectors(n, self.latent_dim, seed)
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError("labels were given but this GAN is unconditional")
-        else:
-            labels = (np.arange(n) % self.num_classes if labels is None
-                      else np.asarray(labels).reshape(-1))
-            if labels.shape[0] != n:
-                raise ValueError(f"expected {n} labels, got {labels.shape[0]}")
-            if labels.min() < 0 or labels.max() >= self.num_classes:
-                raise ValueError(f"labels must be in [0, {self.num_classes}), got "
-                                 f"[{labels.min()}, {labels.max()}]")
-            labels = tf.constant(labels, tf.int32)
         gen = self.sampling_generator if use_ema else self.generator
-        out = []
-        for start in range(0, n, batch_size):
-            zb = z[start:start + batch_size]
-            inputs = zb if labels is None else [zb, labels[start:start + batch_size]]
-            out.append(np.asarray(gen(inputs, training=False), dtype=np.float32))
-        return np.concatenate(out, axis=0)
+        return sampling.generate(gen, self.latent_dim, n, num_classes=self.num_classes,
+                                 labels=labels, seed=seed, batch_size=batch_size)

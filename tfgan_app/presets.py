@@ -1,32 +1,11 @@
 """Named, documented training recipes (used by ``tfgan-app train --preset NAME`` and the tests).
 
-A preset is a flat dict of settings; ``--set key=value`` (dotted keys reach into nested dicts,
-values are parsed as JSON when they parse) and ``--config FILE.json`` override it. The resolved
-settings are written to the run's ``config.json``.
-
-Settings (all presets have all of them):
-
-==================== ============================================================================
-key                  meaning
-==================== ============================================================================
-``dataset``          data source name (see :mod:`tfgan_app.data`), ``dataset_options`` its kwargs
-``batch_size``       global batch size; ``epochs``; ``seed`` (data order, weights, noise)
-``latent_dim``       size of ``z``; ``num_classes`` for conditional presets (``None`` otherwise)
-``generator``        ``{"builder": NAME, **kwargs}`` (see :func:`tfgan_app.builders.build`)
-``discriminator``    same, for the discriminator
-``loss``             loss pair name; ``loss_options`` TF-GAN options (e.g. ``label_smoothing``)
-``d_lr``, ``g_lr``   Adam learning rates; ``beta_1``, ``beta_2`` Adam's betas
-``d_steps``          discriminator steps per generator step (Algorithm 1's k)
-``gradient_penalty`` WGAN-GP weight; ``r1_gamma``; ``weight_clip``
-``ema_decay``        generator weight EMA for sampling/export (``None``: off)
-``unrolled_steps``   unrolled GAN steps (``unrolled_lr``); 0: off
-``instance_noise``   initial instance-noise std, annealed to 0 over ``instance_noise_steps``
-                     (``None``: the whole run); ``d_l2`` L2 penalty on D's kernels
-``jit_compile``      XLA; ``steps_per_execution`` steps per compiled call
-``plot_every``       sample grids and plots every N epochs (and after the last)
-``backup_every``     resumable backups every N epochs (and after the last)
-``report``           what the job prints at the end (``gaussian``: mean/covariance vs targets)
-==================== ============================================================================
+A preset is a flat dict of settings: :func:`tfgan_app.options.default_settings` (every
+setting, defined once in :mod:`tfgan_app.options` and tabled in the README) updated with the
+preset's own values. ``--set key=value`` (dotted keys reach into nested dicts, values are
+parsed as JSON when they parse) and ``--config FILE.json`` override it; each value is
+validated by its option. The resolved settings are written to the run's ``config.json``.
+Measured figures for the presets live in the README and ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -34,45 +13,9 @@ from __future__ import annotations
 import copy
 import json
 
-from tfgan_app.data.toy import TOY_DISTRIBUTIONS, sample_toy
+from tfgan_app import options
 
-_BASE = {
-    "description": "",
-    "dataset": "digits",
-    "dataset_options": {},
-    "batch_size": 64,
-    "epochs": 10,
-    "seed": 0,
-    "latent_dim": 64,
-    "num_classes": None,
-    "generator": {"builder": "mlp"},
-    "discriminator": {"builder": "mlp"},
-    "loss": "modified",
-    "loss_options": {},
-    "d_lr": 2e-4,
-    "g_lr": 2e-4,
-    "beta_1": 0.5,
-    "beta_2": 0.999,
-    "d_steps": 1,
-    "gradient_penalty": 0.0,
-    "r1_gamma": 0.0,
-    "weight_clip": None,
-    "ema_decay": None,
-    "unrolled_steps": 0,
-    "unrolled_lr": None,
-    "instance_noise": 0.0,
-    "instance_noise_steps": None,
-    "d_l2": 0.0,
-    # "linear": both learning rates fall linearly to lr * lr_decay_floor over the run's steps
-    # (PolynomialDecay on each optimizer's own iterations); None: constant
-    "lr_decay": None,
-    "lr_decay_floor": 0.01,
-    "plot_every": 1,
-    "backup_every": 1,
-    "jit_compile": "auto",
-    "steps_per_execution": 1,
-    "report": None,
-}
+_BASE = options.default_settings()
 
 PRESETS: dict[str, dict] = {
     "d2l-gaussian": {
@@ -106,9 +49,8 @@ _DCGAN_ADAM = {"d_lr": 2e-4, "g_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
 # configuration measured (benchmarks/results/mode_collapse.md, seeds 0-4, VEEGAN protocol):
 # that baseline with PacGAN packing of 2 (D judges pairs of samples), learning rates decayed
 # linearly to 1% over 200 epochs, and, on the grid, annealed instance noise without smoothing.
-# Packing keeps every mode; the long decayed run sharpens each mode until nearly every sample
-# lies within 3 std of its centre (the 20-epoch baseline: ring 8.0/8, 90.9%; grid 19.4/25,
-# 18.8%).
+# Packing keeps every mode; the long decayed run sharpens each mode (README, "Training
+# failures and their remedies", has the measured table).
 MIXTURE_BASELINE = {
     "batch_size": 256,
     "epochs": 20,
@@ -141,8 +83,7 @@ _DIGITS = {
     "loss": "modified",
     **_DCGAN_ADAM,
     "ema_decay": 0.999,
-    # XLA is 3x slower for these small convolutions on CPU (measured: 50 epochs of
-    # digits-dcgan in 49 s with jit_compile=True, 15 s without; tfgan-app train, 2 cores).
+    # XLA is slower for these small convolutions on CPU (README, "Presets")
     "jit_compile": False,
     "steps_per_execution": 22,  # one epoch of 1438 // 64 per compiled call
     # hundreds of one-second epochs: pictures and backups every 25 epochs, not every epoch
@@ -166,8 +107,7 @@ PRESETS.update({
         "description": "DCGAN on scikit-learn's 8x8 digits (offline default; about 17,600 "
                        "steps, minutes on 2 CPU cores)",
         **_DIGITS,
-        # Measured (benchmarks/digits_quality.py): 300 epochs gave 0.79 of the real digits'
-        # confident-classification rate, 800 epochs with the wider D 0.857 (target 0.85).
+        # long run, wider D: see benchmarks/digits_quality.py and the README for its quality
         "epochs": 800,
         "generator": {"builder": "dcgan", "base_filters": 32},
         "discriminator": {"builder": "dcgan", "base_filters": 64},
@@ -236,7 +176,7 @@ DEFAULT_PRESET = "digits-dcgan"
 
 def defaults() -> dict:
     """The settings every preset starts from (a fresh copy): no remedy switched on."""
-    return copy.deepcopy(_BASE)
+    return options.default_settings()
 
 
 def names() -> list[str]:
@@ -288,6 +228,8 @@ def apply_overrides(settings: dict, overrides) -> dict:
         if parts[0] not in settings:
             raise ValueError(f"unknown setting {parts[0]!r}; valid settings: "
                              f"{', '.join(sorted(settings))}")
+        if len(parts) == 1 and parts[0] != "preset":
+            value = options.check_setting(key, value)
         target = settings
         for p in parts[:-1]:
             if not isinstance(target.get(p), dict):
@@ -295,14 +237,3 @@ def apply_overrides(settings: dict, overrides) -> dict:
             target = target[p]
         target[parts[-1]] = value
     return settings
-
-
-def toy_spec_for(settings: dict) -> dict | None:
-    """The toy distribution's spec (modes, std, ...) for toy datasets, else ``None``."""
-    if settings["dataset"] in TOY_DISTRIBUTIONS:
-        _, spec = sample_toy(settings["dataset"], n=1, seed=settings["seed"],
-                               **{k: v for k, v in settings["dataset_options"].items()
-                                  if k != "n"})
-        spec.pop("num_points", None)
-        return spec
-    return None

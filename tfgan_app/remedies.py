@@ -12,15 +12,15 @@ of the same names):
 * ``instance_noise=sigma`` -- Gaussian noise of standard deviation ``sigma_t`` added to every
   input of the discriminator, real and generated (Sønderby et al. 2017; Arjovsky & Bottou 2017),
   annealed linearly from ``sigma`` to 0 over ``instance_noise_steps`` discriminator steps
+  (default: the whole ``fit()`` run)
   (:func:`instance_noise_std`). It makes the two distributions overlap early on, so the
   discriminator cannot become perfect and the generator's gradient does not vanish.
-* ``d_l2=lambda`` -- L2 penalty ``lambda * sum ||W||^2`` over the discriminator's kernels
-  (:func:`l2_penalty`).
 
-Other remedies live where they belong: Wasserstein losses, label smoothing (TF-GAN's) and the
-gradient/R1 penalties and weight clipping in :mod:`tfgan_app.losses`; spectral normalization in
-the discriminator builders (``norm="spectral"`` for DCGAN, ``spectral_norm=True`` for MLPs);
-the generator EMA in ``compile(ema_decay=...)``.
+Other remedies live where they belong: Wasserstein losses, label smoothing (TF-GAN's) and
+weight clipping in :mod:`tfgan_app.losses`; terms added to the discriminator's loss (WGAN-GP,
+R1, the L2 penalty ``d_l2``, ...) in :mod:`tfgan_app.penalties`; spectral normalization in the
+discriminator builders (``norm="spectral"`` for DCGAN, ``spectral_norm=True`` for MLPs); the
+generator EMA in ``compile(ema_decay=...)``. Every option is defined in :mod:`tfgan_app.options`.
 """
 
 from __future__ import annotations
@@ -39,15 +39,6 @@ def add_instance_noise(x, std, seed):
     """``x + N(0, std^2)`` elementwise (stateless, seeded); ``x`` is returned when ``std`` is 0."""
     noise = tf.random.stateless_normal(tf.shape(x), seed=seed, dtype=x.dtype)
     return x + tf.cast(std, x.dtype) * noise
-
-
-def l2_penalty(model, weight: float):
-    """``weight * sum(||W||^2)`` over the kernels (trainable weights of rank >= 2) of ``model``."""
-    kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]
-    if not kernels:
-        return tf.constant(0.0)
-    return float(weight) * tf.add_n([tf.reduce_sum(tf.square(tf.cast(w, tf.float32)))
-                                     for w in kernels])
 
 
 def unrolled_discriminator_weights(discriminator, d_loss_fn, steps: int, lr):

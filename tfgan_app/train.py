@@ -1,24 +1,8 @@
 """The training job behind ``tfgan-app train``: settings in, a run directory out.
 
-Run directory contract (every preset):
-
-* ``config.json`` -- the resolved settings (preset + overrides), the data description (for toy
-  mixtures: mode positions and standard deviations), versions;
-* ``history.json`` -- per-epoch logs (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ...);
-* ``generator.keras`` -- the trained generator alone (``keras.saving.load_model``);
-* ``ema_generator.keras`` -- when ``ema_decay`` is set: the weight-averaged generator, which
-  sampling, evaluation and export use;
-* ``gan.keras`` -- the whole :class:`~tfgan_app.GANModel` with both optimizers' state;
-* ``plots/`` -- ``losses.png`` (D and G per epoch), and ``scatter.png`` for 2-D data;
-* ``samples/`` -- image presets: a sample grid per epoch and ``interpolation.png``;
-* ``logs/`` -- TensorBoard scalars (and sample images);
-* ``report.json`` -- what the job measured at the end (e.g. the Gaussian fit for d2l-gaussian).
-* ``backup/`` -- only while training: the last epoch's full state (both networks, both
-  optimizers with their step counters, the noise generator's state, the history so far). A
-  killed run started again with the same command continues from it; removed when the run
-  finishes.
-
-Files are written atomically; ``config.json`` first, so a run in progress can be inspected.
+The run directory it writes is described, named and read back in one place,
+:mod:`tfgan_app.rundir`; what a run pictures while it trains depends on its kind
+(:mod:`tfgan_app.kinds`); the settings are defined in :mod:`tfgan_app.options`.
 
 Distribution (settings ``strategy`` and ``mixed_precision``, see :mod:`tfgan_app.distribute`):
 the strategy is created first, the models, optimizers and metrics inside its scope, and the
@@ -37,11 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_app import builders, callbacks as cb, distribute, presets
+from tfgan_app import builders, callbacks as cb, checkpoint, distribute, kinds, options, presets
 from tfgan_app.data import dataset_by_name
-from tfgan_app.data.toy import TOY_DISTRIBUTIONS, sample_toy
+from tfgan_app.data.toy import sample_toy
 from tfgan_app.model import GANModel
-from tfgan_app.utils import atomic_path, sample_frechet_to_gaussian, write_json
+from tfgan_app.rundir import RunDir
+from tfgan_app.utils import sample_frechet_to_gaussian
 
 
 def make_dataset(settings: dict):
@@ -55,16 +40,10 @@ def make_dataset(settings: dict):
                                seed=int(settings["seed"]),
                                with_labels=bool(settings.get("num_classes")) or None, **opts)
     info = dict(info)
-    if settings["dataset"] in TOY_DISTRIBUTIONS:
+    if kinds.toy_spec(settings["dataset"]) is not None:  # real points for the scatter plot
         info["points"], _ = sample_toy(settings["dataset"], seed=int(settings["seed"]), **opts)
     return ds, info
 
-
-#: Settings every run has besides the preset's (added by :func:`resolve_settings`).
-RUNTIME_DEFAULTS = {
-    "strategy": "default",      # tfgan_app.distribute.get_strategy name
-    "mixed_precision": None,    # None, "mixed_float16", "mixed_bfloat16" or "auto"
-}
 
 #: Settings that may change when a killed run is started again (the rest must match).
 _RESUMABLE_CHANGES = ("epochs", "strategy")
@@ -117,21 +96,9 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
         return keras.optimizers.Adam(lr, beta_1=float(settings["beta_1"]),
                                      beta_2=float(settings["beta_2"]))
 
-    gan.compile(
-        d_optimizer=adam(settings["d_lr"], d_steps_total),
-        g_optimizer=adam(settings["g_lr"], g_steps_total),
-        loss=settings["loss"], loss_options=settings.get("loss_options") or {},
-        d_steps=settings["d_steps"], gradient_penalty=settings["gradient_penalty"],
-        r1_gamma=settings["r1_gamma"], weight_clip=settings["weight_clip"],
-        ema_decay=settings.get("ema_decay"),
-        unrolled_steps=settings.get("unrolled_steps") or 0,
-        unrolled_lr=settings.get("unrolled_lr"),
-        instance_noise=settings.get("instance_noise") or 0.0,
-        # the annealing horizon of instance noise: the setting, or the whole run's D steps
-        instance_noise_steps=int(settings.get("instance_noise_steps") or d_steps_total),
-        d_l2=settings.get("d_l2") or 0.0,
-        jit_compile=settings["jit_compile"],
-        steps_per_execution=settings["steps_per_execution"])
+    gan.compile(d_optimizer=adam(settings["d_lr"], d_steps_total),
+                g_optimizer=adam(settings["g_lr"], g_steps_total),
+                **options.compile_kwargs(settings))
     return gan
 
 
@@ -146,8 +113,6 @@ def resolve_settings(preset: str | None = None, config: dict | None = None, over
                      **explicit) -> dict:
     """Preset defaults, then a ``--config`` dict, then explicit values, then ``--set`` items."""
     settings = presets.get(preset or presets.DEFAULT_PRESET)
-    for key, value in RUNTIME_DEFAULTS.items():
-        settings.setdefault(key, value)
     if config:
         settings = presets.apply_overrides(settings, config)
     settings = presets.apply_overrides(
@@ -254,7 +219,7 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
                          f"divisible by {pack}, got batch_size={settings['batch_size']} over "
                          f"{replicas} replica(s)")
     out_dir = os.path.abspath(out_dir)
-    backup_dir = os.path.join(out_dir, "backup")
+    backup_dir = RunDir(out_dir).path(RunDir.BACKUP)
     # Only the chief writes the run directory; other workers run every save identically
     # (saving may involve collective ops) into a temporary directory, removed at the end.
     run_dir, temporary = distribute.worker_dir(out_dir, strategy)
@@ -270,22 +235,19 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
 
 
 def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, resume):
-    os.makedirs(os.path.join(run_dir, "plots"), exist_ok=True)
+    run = RunDir(run_dir)
     if not resume and distribute.is_chief(strategy):
         shutil.rmtree(backup_dir, ignore_errors=True)
-    previous = distribute.latest_backup(backup_dir) if resume else None
+    previous = checkpoint.latest_backup(backup_dir) if resume else None
     if previous is not None:
         _check_resumable(previous[1].get("settings", {}), settings, backup_dir)
 
     keras.utils.set_random_seed(int(settings["seed"]))
     ds, info = make_dataset(settings)
     gan = build_gan(settings, info, strategy)
-    data_info = {k: v for k, v in info.items() if k != "points"}
-    write_json(os.path.join(run_dir, "config.json"), {
-        **settings, "data": data_info,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "tfgan_app": __import__("tfgan_app").__version__},
-    })
+    run.write_config(settings, {k: v for k, v in info.items() if k != "points"},
+                     {"tensorflow": tf.__version__, "keras": keras.__version__,
+                      "tfgan_app": __import__("tfgan_app").__version__})
     start_epoch = 0
     initial_history = None
     if previous is not None:
@@ -300,49 +262,33 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         # order as an uninterrupted run would (tests/test_resume.py checks bit-equality).
         for _ in range(_passes_started(ds, start_epoch)):
             iter(ds)
-    history = cb.HistoryWriter(os.path.join(run_dir, "history.json"), initial=initial_history)
-    backup = distribute.RunBackup(
-        backup_dir, write_dir=os.path.join(run_dir, "backup"), delete_checkpoint=False,
+    history = cb.HistoryWriter(run.path(run.HISTORY), initial=initial_history)
+    backup = checkpoint.RunBackup(
+        backup_dir, write_dir=run.path(run.BACKUP), delete_checkpoint=False,
         metadata=lambda: {"history": history.history, "settings": settings},
-        every=int(settings.get("backup_every") or 1))
-    every = int(settings.get("plot_every") or 1)
+        every=int(settings["backup_every"]))
+    every = int(settings["plot_every"])
+    kind = kinds.kind_of(info, num_classes=settings.get("num_classes"))
     # Extra callbacks first: an EvaluationCallback's val_* logs must be in the logs before the
     # history writer (and then the backup) records the epoch.
     callbacks = [*extra_callbacks, history, backup,
-                 cb.LossCurves(os.path.join(run_dir, "plots", "losses.png"), history,
+                 cb.LossCurves(run.path(run.LOSSES_PNG), history,
                                title=settings.get("preset") or "GAN", every=every),
-                 keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"))]
-    if len(info["data_shape"]) == 1 and info["data_shape"][0] == 2:
-        points = info.get("points")
-        callbacks.append(cb.ScatterPlot(os.path.join(run_dir, "plots", "scatter.png"),
-                                        points, modes=(info.get("spec") or {}).get("modes"),
-                                        every=every))
-    else:
-        callbacks.append(cb.SampleGrid(os.path.join(run_dir, "samples"),
-                                       tensorboard_dir=os.path.join(run_dir, "logs"),
-                                       every=every))
-        callbacks.append(cb.LatentInterpolation(
-            os.path.join(run_dir, "samples", "interpolation.png")))
+                 keras.callbacks.TensorBoard(run.path(run.LOGS)),
+                 *kind.training_callbacks(run, info, every)]
     # shuffle=False: the tf.data pipeline already reshuffles every epoch.
     gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
             shuffle=False)
 
-    with atomic_path(os.path.join(run_dir, "generator.keras"), suffix=".keras") as tmp:
-        gan.generator.save(tmp)
-    if gan.ema_generator is not None:  # used by sampling, evaluation and export
-        with atomic_path(os.path.join(run_dir, "ema_generator.keras"), suffix=".keras") as tmp:
-            gan.ema_generator.save(tmp)
-    with atomic_path(os.path.join(run_dir, "gan.keras"), suffix=".keras") as tmp:
-        gan.save(tmp)
-
+    run.write_models(gan)
     report = {}
     if settings.get("report") == "gaussian":
         report = gaussian_report(gan, info["spec"])
     elif settings.get("report") == "mode_coverage":
         report = mode_coverage_report(gan, info["spec"], seed=10_000 + int(settings["seed"]))
-    write_json(os.path.join(run_dir, "report.json"), report)
+    run.write_report(report)
     # Every output is written: the backup is no longer needed.
-    shutil.rmtree(os.path.join(run_dir, "backup"), ignore_errors=True)
+    shutil.rmtree(run.path(run.BACKUP), ignore_errors=True)
     return {"gan": gan, "history": history.history, "report": report,
             "resumed_from_epoch": start_epoch if previous is not None else None,
             "fingerprint": weights_fingerprint(gan.generator)}
