@@ -220,7 +220,7 @@ def test_digits_classifier_accuracy(digits_clf, cache_dir):
     # cached on disk, atomically named, and reloaded identically
     files = os.listdir(cache_dir)
     assert any(f.endswith(".keras") for f in files) and not any(".tmp-" in f for f in files)
-    E.extractors._MEMO.clear()
+    E.classifiers._MEMO.clear()
     again = E.digits_classifier(cache_dir=cache_dir)
     np.testing.assert_allclose(again.predict(x[:20], verbose=0),
                                digits_clf.predict(x[:20], verbose=0), rtol=1e-5, atol=1e-5)

@@ -4,17 +4,33 @@ density/coverage, Parzen window, mode and class coverage, sliced Wasserstein dis
 Layout:
 
 * :mod:`.metrics` -- metrics from activations (TF-GAN's FID/KID/IS in float64; PRDC; SWD).
+* :mod:`.registry` -- the metrics by name: what each computes and its protocol text
+  (which names a kind of output allows, and its defaults, are :mod:`tfgan_app.kinds`').
 * :mod:`.extractors` -- images -> features/logits: any keras.Model, InceptionV3 from local
-  weights, and the offline classifiers trained on the dataset at hand (cached on disk).
+  weights; :func:`as_sampler` (a generator samples through :mod:`tfgan_app.sampling`).
+* :mod:`.classifiers` -- the offline classifiers trained on the dataset at hand (cached on
+  disk), the default extractor.
 * :mod:`.datasets` -- real-image sources (digits, MNIST IDX; pluggable).
 * :mod:`.parzen` -- Parzen-window log-likelihood (Goodfellow et al. 2014 protocol).
 * :mod:`.coverage` -- VEEGAN mode coverage, class coverage.
-* :mod:`.evaluator` -- :class:`Evaluator`, :func:`evaluate_run` (``RUN_DIR/eval.json``),
+* :mod:`.evaluator` -- :class:`Evaluator` (an :class:`ImageEvaluator` or a
+  :class:`PointEvaluator`, by :func:`tfgan_app.kinds.kind_of`).
+* :mod:`.report` -- :func:`evaluate_run` (a run directory -> its ``eval.json``),
   :func:`format_table`.
 * :mod:`.callback` -- :class:`EvaluationCallback` (``val_fid``, ``val_kid``, ... in the logs).
 """
 
 from tfgan_app.evaluation.callback import EvaluationCallback  # noqa: F401
+from tfgan_app.evaluation.classifiers import (  # noqa: F401
+    classifier_extractor,
+    classifier_info,
+    classify,
+    dataset_classifier,
+    default_cache_dir,
+    digits_classifier,
+    mnist_classifier,
+    train_classifier,
+)
 from tfgan_app.evaluation.coverage import (  # noqa: F401
     EXACT_HIGH_QUALITY_2D,
     VEEGAN_NUM_SAMPLES,
@@ -35,9 +51,10 @@ from tfgan_app.evaluation.evaluator import (  # noqa: F401
     IMAGE_METRICS,
     POINT_METRICS,
     Evaluator,
+    ImageEvaluator,
+    PointEvaluator,
     default_metrics,
-    evaluate_run,
-    format_table,
+    kind_of_reference,
     sample_toy_points,
 )
 from tfgan_app.evaluation.extractors import (  # noqa: F401
@@ -45,16 +62,8 @@ from tfgan_app.evaluation.extractors import (  # noqa: F401
     FeatureExtractor,
     as_sampler,
     check_images,
-    classifier_extractor,
-    classifier_info,
-    classify,
-    dataset_classifier,
-    default_cache_dir,
-    digits_classifier,
     inception_extractor,
     keras_extractor,
-    mnist_classifier,
-    train_classifier,
 )
 from tfgan_app.evaluation.metrics import (  # noqa: F401
     classifier_score,
@@ -71,3 +80,5 @@ from tfgan_app.evaluation.parzen import (  # noqa: F401
     parzen_evaluate,
     parzen_log_likelihood,
 )
+from tfgan_app.evaluation.registry import Metric, Sample, register_metric  # noqa: F401
+from tfgan_app.evaluation.report import evaluate_run, format_table  # noqa: F401

@@ -6,7 +6,7 @@ import numbers
 
 import keras
 
-from tfgan_app.evaluation.evaluator import Evaluator, _is_point_spec
+from tfgan_app.evaluation.evaluator import Evaluator, kind_of_reference
 
 __all__ = ["EvaluationCallback"]
 
@@ -64,11 +64,11 @@ class EvaluationCallback(keras.callbacks.Callback):
 
     def _build(self):
         if self.evaluator is None:
-            is_points = _is_point_spec(self.real)
+            is_image = kind_of_reference(self.real).is_image
             metrics = self.metrics_names
-            if metrics is None and not is_points:
+            if metrics is None and is_image:
                 metrics = ("fid", "kid")
-            num = self.num_samples or (None if is_points else 1000)
+            num = self.num_samples or (1000 if is_image else None)
             self.evaluator = Evaluator(self.real, metrics=metrics, extractor=self.extractor,
                                        num_samples=num, seed=self.seed, **self.evaluator_kwargs)
         return self.evaluator

@@ -1,6 +1,6 @@
-"""Feature extractors: images -> (features, logits), run in batches.
+"""Feature extractors: images -> (features, logits), run in batches; and :func:`as_sampler`.
 
-Three kinds:
+Two constructors here, and the offline default in :mod:`tfgan_app.evaluation.classifiers`:
 
 * :func:`keras_extractor` -- any ``keras.Model``: features from a chosen layer (default the
   penultimate), logits from the output layer (a softmax output is turned back into
@@ -12,30 +12,24 @@ Three kinds:
   own input convention (``keras.applications.inception_v3.preprocess_input``). Features: the
   2048-D global average pool (``avg_pool``); logits: the 1000-way pre-softmax output (top
   weights only).
-* The offline default, :func:`dataset_classifier` (:func:`digits_classifier`,
-  :func:`mnist_classifier`): a small CNN trained on the dataset at hand and cached on disk;
-  its penultimate layer (``features``: 64-D for 8x8, 128-D for larger images) feeds FID/KID/PRDC
-  and its logits feed the classifier score and class coverage -- as TF-GAN's MNIST evaluation
-  did with its MNIST classifier. Numbers from different extractors are not comparable.
+* The offline default, :func:`~tfgan_app.evaluation.classifiers.dataset_classifier`: a small
+  CNN trained on the dataset at hand and cached on disk. Numbers from different extractors are
+  not comparable.
 
-"Streaming": :meth:`FeatureExtractor.__call__` and :meth:`FeatureExtractor.from_sampler` push
-images through the network ``batch_size`` at a time and keep only the activations, so a
-sampler can be evaluated on 10,000+ samples without ever holding them (or their resizes).
+Batches: :meth:`FeatureExtractor.__call__` and :meth:`FeatureExtractor.from_sampler` push
+images through the network ``batch_size`` at a time and keep only the activations, so the
+network's inputs (e.g. 299x299 Inception resizes) are never all held at once.
+:meth:`FeatureExtractor.from_sampler` draws its ``n`` samples with **one** call
+``sampler(n, seed)`` -- for a generator, exactly ``GANModel.generate(n, seed=seed)``, which
+batches internally.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
-import uuid
-import weakref
 from typing import Callable, NamedTuple
 
 import numpy as np
-
-from tfgan_app.utils import write_json
 
 __all__ = [
     "Activations",
@@ -44,17 +38,8 @@ __all__ = [
     "inception_extractor",
     "check_images",
     "as_sampler",
-    "train_classifier",
-    "dataset_classifier",
-    "digits_classifier",
-    "mnist_classifier",
-    "classifier_info",
-    "classifier_extractor",
-    "classify",
-    "default_cache_dir",
 ]
 
-CLASSIFIER_VERSION = 1
 INCEPTION_SIZE = 299
 
 
@@ -100,18 +85,25 @@ def check_images(images, name: str = "images", tolerance: float = 0.01) -> np.nd
     return np.clip(x, -1.0, 1.0)
 
 
-def as_sampler(source, latent_dim: int | None = None, num_classes: int | None = None,
-               latent_distribution: str = "normal") -> Callable[[int, int], np.ndarray]:
+def as_sampler(source, latent_dim: int | None = None,
+               num_classes: int | None = None) -> Callable[[int, int], np.ndarray]:
     """Turn a generator-like object into ``sample(n, seed) -> np.ndarray [n, ...]``.
 
     Accepted:
 
-    * an object with ``generate(n, seed=...)`` (a ``GANModel``);
-    * a ``keras.Model`` generator: input ``z float32 [B, latent_dim]`` drawn from
-      ``latent_distribution`` (``"normal"``: N(0, I); ``"uniform"``: U(-1, 1)), or
-      ``[z, labels int32 [B]]`` for a conditional generator (labels cycle through
-      ``0..num_classes-1`` so classes are balanced);
+    * an object with ``generate(n, seed=...)``: a ``GANModel``, or a
+      :class:`tfgan_app.sampling.Sampler` (what :meth:`tfgan_app.rundir.RunDir.sampler` gives);
+    * a ``keras.Model`` generator taking ``z float32 [B, latent_dim]``, or ``[z, labels int32
+      [B]]`` for a conditional one: wrapped in :class:`tfgan_app.sampling.Sampler`, so ``z``
+      is the one latent draw of :mod:`tfgan_app.sampling` (``stateless_normal([n, latent_dim],
+      seed=[seed, 0])``) and the labels are balanced (``arange(n) % num_classes``) -- the same
+      samples as ``GANModel.generate(n, seed=seed)``;
     * a plain callable ``f(n, seed=...)``.
+
+    Args:
+      source: see above.
+      latent_dim: size of ``z`` for a ``keras.Model`` (default: its first input's last axis).
+      num_classes: classes of a conditional (two-input) ``keras.Model`` generator.
 
     Raises:
       ValueError: anything else, or a conditional generator without ``num_classes``.
@@ -121,31 +113,17 @@ def as_sampler(source, latent_dim: int | None = None, num_classes: int | None = 
     if hasattr(source, "generate") and callable(source.generate):
         return lambda n, seed: np.asarray(source.generate(n, seed=seed))
     if isinstance(source, keras.Model):
+        from tfgan_app.sampling import Sampler
+
         inputs = source.inputs
         if not inputs:
             raise ValueError("generator model has no defined inputs; build it with keras.Input")
-        zdim = latent_dim or int(inputs[0].shape[-1])
         conditional = len(inputs) == 2
         if conditional and not num_classes:
             raise ValueError("conditional generator (two inputs) needs num_classes")
-        if latent_distribution not in ("normal", "uniform"):
-            raise ValueError(f"latent_distribution must be 'normal' or 'uniform'; got "
-                             f"{latent_distribution!r}")
-
-        def sample(n, seed):
-            rng = np.random.default_rng(seed)
-            if latent_distribution == "normal":
-                z = rng.standard_normal((n, zdim)).astype(np.float32)
-            else:
-                z = rng.uniform(-1.0, 1.0, (n, zdim)).astype(np.float32)
-            if conditional:
-                labels = (np.arange(n) % num_classes).astype(np.int32)
-                out = source([z, labels], training=False)
-            else:
-                out = source(z, training=False)
-            return np.asarray(out)
-
-        return sample
+        sampler = Sampler(source, latent_dim or int(inputs[0].shape[-1]),
+                          num_classes if conditional else None)
+        return lambda n, seed: sampler.generate(n, seed=seed)
     if callable(source):
         return lambda n, seed: np.asarray(source(n, seed=seed))
     raise ValueError(f"expected a GANModel (with .generate), a keras.Model generator or a "
@@ -189,59 +167,54 @@ class FeatureExtractor:
         logits = None if logits is None else np.asarray(logits, np.float32).reshape(len(x), -1)
         return feats, logits
 
+    def _extract(self, images, batch_size, name):
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        feats, logits = [], []
+        for s in range(0, len(images), batch_size):
+            f, lg = self._run(self._check(images[s:s + batch_size], name))
+            feats.append(f)
+            logits.append(lg)
+        if not feats:
+            raise ValueError(f"{name} is empty")
+        return Activations(np.concatenate(feats),
+                           None if logits[0] is None else np.concatenate(logits))
+
     def __call__(self, images, batch_size: int = 256) -> Activations:
-        """Extract activations of ``images`` (``float [N, H, W, C]`` in ``[-1, 1]``).
+        """Extract activations of ``images`` (``float [N, H, W, C]`` in ``[-1, 1]``),
+        ``batch_size`` images at a time.
 
         Returns:
           :class:`Activations` with ``float32 [N, D]`` features and ``[N, K]`` logits (or None).
         """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         images = np.asarray(images) if not isinstance(images, np.ndarray) else images
-        feats, logits = [], []
-        for s in range(0, len(images), batch_size):
-            f, lg = self._run(self._check(images[s:s + batch_size], "images"))
-            feats.append(f)
-            logits.append(lg)
-        if not feats:
-            raise ValueError("images is empty")
-        return Activations(np.concatenate(feats),
-                           None if logits[0] is None else np.concatenate(logits))
+        return self._extract(images, batch_size, "images")
 
     def from_sampler(self, sampler, n: int, batch_size: int = 256, seed: int = 0,
                      keep_samples: bool = False):
-        """Draw ``n`` samples from ``sampler`` in batches and extract their activations.
+        """Draw ``n`` samples with one call ``sampler(n, seed)`` and extract their activations
+        ``batch_size`` at a time.
 
-        Only one batch of images is alive at a time (unless ``keep_samples``).
+        The sample set is exactly what the sampler gives for ``(n, seed)`` -- for a generator,
+        ``GANModel.generate(n, seed=seed)`` (see :func:`as_sampler`).
 
         Args:
           sampler: anything :func:`as_sampler` accepts (``GANModel``, generator model, callable).
-          n: number of samples (> 0). batch_size: samples per batch.
-          seed: batch ``i`` uses seed ``default_rng(seed).integers(2**31 - 1, size=...)[i]``.
-          keep_samples: also return the images (``float32 [n, H, W, C]``).
+          n: number of samples (> 0). batch_size: images per extractor batch.
+          seed: the sampling seed (``None``: the sampler's choice, e.g. a random one).
+          keep_samples: also return the images (``float32 [n, H, W, C]`` in ``[-1, 1]``).
 
         Returns:
           :class:`Activations`, or ``(Activations, images)`` with ``keep_samples``.
         """
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
-        sample = as_sampler(sampler)
-        num_batches = math.ceil(n / batch_size)
-        seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=num_batches)
-        feats, logits, kept = [], [], []
-        for i in range(num_batches):
-            b = min(batch_size, n - i * batch_size)
-            x = self._check(sample(b, int(seeds[i])), "generated samples")
-            if len(x) != b:
-                raise ValueError(f"sampler returned {len(x)} samples when asked for {b}")
-            f, lg = self._run(x)
-            feats.append(f)
-            logits.append(lg)
-            if keep_samples:
-                kept.append(x)
-        acts = Activations(np.concatenate(feats),
-                           None if logits[0] is None else np.concatenate(logits))
-        return (acts, np.concatenate(kept)) if keep_samples else acts
+        seed = None if seed is None else int(seed)
+        x = check_images(as_sampler(sampler)(int(n), seed), "generated samples")
+        if len(x) != n:
+            raise ValueError(f"sampler returned {len(x)} samples when asked for {n}")
+        acts = self._extract(x, batch_size, "generated samples")
+        return (acts, x) if keep_samples else acts
 
 
 def _is_softmax(layer):
@@ -347,7 +320,7 @@ def keras_extractor(model, feature_layer="penultimate", logits_layer=-1, preproc
     return FeatureExtractor(fn, name or model.name, in_shape, info)
 
 
-def inception_extractor(weights_path: str, batch_size_hint: int = 64) -> FeatureExtractor:
+def inception_extractor(weights_path: str) -> FeatureExtractor:
     """InceptionV3 pool features (2048-D) and logits (1000-D) from local ImageNet weights.
 
     Resize protocol (see module docstring): ``[-1, 1]`` images, grayscale tiled to RGB,
@@ -358,7 +331,6 @@ def inception_extractor(weights_path: str, batch_size_hint: int = 64) -> Feature
         model (``inception_v3_weights_tf_dim_ordering_tf_kernels.h5`` or a
         ``.weights.h5`` saved from ``InceptionV3(classifier_activation=None)``) giving
         features and logits, or the ``_notop`` file giving features only (no IS).
-      batch_size_hint: unused by the computation; recorded in ``info``.
 
     Returns:
       :class:`FeatureExtractor` named ``"inception_v3"``.
@@ -409,223 +381,3 @@ def inception_extractor(weights_path: str, batch_size_hint: int = 64) -> Feature
     ext.info.update({"weights": os.path.abspath(weights_path), "logits": has_top,
                      "resize": "grayscale->RGB tile, bilinear 299x299, [-1, 1]"})
     return ext
-
-
-# ----------------------------------------------------------------------------- classifiers
-
-def default_cache_dir() -> str:
-    """``$TFGAN_APP_CACHE_DIR`` or ``~/.cache/tfgan_app``."""
-    return os.environ.get("TFGAN_APP_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "tfgan_app")
-
-
-def _build_classifier(input_shape, num_classes, seed):
-    import keras
-
-    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
-    small = input_shape[0] < 16
-    inp = keras.Input(input_shape, name="images")
-    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu",
-                            kernel_initializer=init(1))(inp)
-    if not small:
-        h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu",
-                            kernel_initializer=init(2))(h)
-    h = keras.layers.MaxPooling2D()(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dropout(0.3, seed=seed + 3)(h)
-    f = keras.layers.Dense(64 if small else 128, activation="relu", name="features",
-                           kernel_initializer=init(4))(h)
-    h = keras.layers.Dropout(0.3, seed=seed + 5)(f)
-    out = keras.layers.Dense(num_classes, name="logits", kernel_initializer=init(6))(h)
-    return keras.Model(inp, out, name="eval_classifier")
-
-
-def _fingerprint(*arrays, extra=""):
-    h = hashlib.sha1(f"v{CLASSIFIER_VERSION}:{extra}".encode())
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, str(a.dtype))).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
-
-
-_MEMO: dict[str, object] = {}
-
-
-def train_classifier(images, labels, test_images=None, test_labels=None, *,
-                     num_classes: int | None = None, name: str = "classifier",
-                     cache_dir: str | None = None, epochs: int | None = None, seed: int = 0,
-                     verbose: int = 0):
-    """Train (or load from cache) the small evaluation CNN.
-
-    Architecture: conv32 - [pool] - conv64 - pool - dropout - dense ``features`` (64-D if the
-    images are smaller than 16 px, else 128-D, ReLU) - dropout - dense ``logits``. Adam 1e-3,
-    batch 64, ``epochs`` (default ``clip(ceil(30000 / N), 3, 40)``). Training reseeds the
-    global Python/NumPy/TensorFlow generators (``keras.utils.set_random_seed(seed)``).
-
-    The model is cached as ``<cache_dir>/<name>-<fingerprint>.keras`` with a ``.json``
-    sidecar (test accuracy, sizes); the fingerprint covers the data, labels, settings and a
-    code version, and both files are written atomically (temporary file then ``os.replace``).
-
-    Args:
-      images: ``float [N, H, W, C]`` in ``[-1, 1]``; labels: ``int [N]`` in ``0..K-1``.
-      test_images, test_labels: held-out set for the reported accuracy (optional).
-      num_classes: ``K`` (default ``max(labels) + 1``). name: cache file stem.
-      cache_dir: folder (default :func:`default_cache_dir`); ``False`` disables caching.
-      epochs, seed, verbose: training settings.
-
-    Returns:
-      ``(model, info)``: ``keras.Model`` images -> logits ``float32 [N, K]``, and a dict with
-      ``test_accuracy`` (or ``None``), ``num_train``, ``num_test``, ``path``.
-    """
-    import keras
-
-    x = check_images(images, "images")
-    y = np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(y) != len(x):
-        raise ValueError(f"labels must have one entry per image; got {len(y)} for {len(x)}")
-    k = int(num_classes or (y.max() + 1))
-    if y.min() < 0 or y.max() >= k:
-        raise ValueError(f"labels must lie in 0..{k - 1}; got range {y.min()}..{y.max()}")
-    xt = yt = None
-    if test_images is not None:
-        xt = check_images(test_images, "test_images")
-        yt = np.asarray(test_labels).astype(np.int64).reshape(-1)
-        if len(yt) != len(xt):
-            raise ValueError("test_labels must have one entry per test image")
-    if epochs is None:
-        epochs = int(np.clip(math.ceil(30000 / len(x)), 3, 40))
-    key = _fingerprint(x, y, *(() if xt is None else (xt, yt)),
-                       extra=f"{k}:{epochs}:{seed}")
-    path = None
-    if cache_dir is not False:
-        cache_dir = cache_dir or default_cache_dir()
-        path = os.path.join(cache_dir, f"{name}-{key}.keras")
-        if path in _MEMO:
-            return _MEMO[path]
-        if os.path.isfile(path) and os.path.isfile(path + ".json"):
-            try:
-                model = keras.saving.load_model(path, compile=False)
-                with open(path + ".json", encoding="utf-8") as fh:
-                    info = json.load(fh)
-                _MEMO[path] = (model, info)
-                return model, info
-            except Exception:  # noqa: BLE001 -- a corrupt cache entry is simply retrained
-                pass
-    keras.utils.set_random_seed(seed)
-    model = _build_classifier(x.shape[1:], k, seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=64, verbose=verbose)
-    acc = None
-    if xt is not None:
-        pred = np.argmax(model.predict(xt, batch_size=512, verbose=0), axis=1)
-        acc = float(np.mean(pred == yt))
-    info = {"name": name, "test_accuracy": acc, "num_train": int(len(x)),
-            "num_test": None if xt is None else int(len(xt)), "epochs": epochs, "seed": seed,
-            "num_classes": k, "input_shape": list(x.shape[1:]), "fingerprint": key,
-            "path": path, "version": CLASSIFIER_VERSION}
-    if path is not None:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{path[:-len('.keras')]}.tmp-{os.getpid()}-{uuid.uuid4().hex}.keras"
-        model.save(tmp)
-        os.replace(tmp, path)
-        write_json(path + ".json", info, sort_keys=True)
-        _MEMO[path] = (model, info)
-    return model, info
-
-
-def dataset_classifier(real, cache_dir: str | None = None):
-    """The offline classifier for a :class:`~tfgan_app.evaluation.datasets.RealImages`:
-    trained on its reference images and labels, tested on its held-out images.
-
-    Returns:
-      ``(model, info)`` as :func:`train_classifier`.
-
-    Raises:
-      ValueError: the dataset has no labels.
-    """
-    if real.reference_labels is None:
-        raise ValueError(f"dataset {real.name!r} has no labels, so no offline classifier can be "
-                         "trained; pass an extractor (keras_extractor / inception_extractor)")
-    return train_classifier(real.reference, real.reference_labels, real.heldout,
-                            real.heldout_labels, num_classes=real.num_classes,
-                            name=f"{real.name}_classifier", cache_dir=cache_dir)
-
-
-def digits_classifier(cache_dir: str | None = None):
-    """The digits classifier (8x8x1 images in ``[-1, 1]`` -> 10 logits), trained on the
-    ``train`` half of scikit-learn's digits and cached; its accuracy on the ``test`` half is
-    in :func:`classifier_info` (about 0.98).
-
-    Returns:
-      ``keras.Model``: input ``float32 [N, 8, 8, 1]`` in ``[-1, 1]``, output logits
-      ``float32 [N, 10]``; the 64-D penultimate layer is named ``features``.
-    """
-    from tfgan_app.evaluation import datasets
-
-    return dataset_classifier(datasets.real_images("digits"), cache_dir)[0]
-
-
-def mnist_classifier(idx_dir: str, cache_dir: str | None = None):
-    """The MNIST classifier trained from IDX files (see
-    :func:`tfgan_app.evaluation.datasets.load_mnist_idx`; with only the ``t10k`` files it
-    trains on the first 5,000 test images and is tested on the last 5,000).
-
-    Returns:
-      ``keras.Model``: ``float32 [N, 28, 28, 1]`` in ``[-1, 1]`` -> logits ``[N, 10]``,
-      128-D ``features`` layer.
-    """
-    from tfgan_app.evaluation import datasets
-
-    return dataset_classifier(datasets.real_images({"name": "mnist", "idx_dir": idx_dir}),
-                              cache_dir)[0]
-
-
-def classifier_info(model) -> dict:
-    """Training facts (``test_accuracy``, ``num_train``, ...) of a classifier returned by
-    :func:`digits_classifier` / :func:`mnist_classifier` / :func:`train_classifier` in this
-    process; ``{}`` for other models."""
-    for m, info in _MEMO.values():
-        if m is model:
-            return dict(info)
-    return {}
-
-
-def classifier_extractor(model, info: dict | None = None) -> FeatureExtractor:
-    """Extractor from an offline classifier: ``features`` layer + logits."""
-    return keras_extractor(model, feature_layer="penultimate", logits_layer=-1,
-                           name=(info or classifier_info(model)).get("name", model.name),
-                           info=info or classifier_info(model))
-
-
-_CLASSIFY_EXTRACTORS = weakref.WeakKeyDictionary()
-
-
-def classify(images, classifier=None, batch_size: int = 512):
-    """Classify images with a classifier (default: :func:`digits_classifier`).
-
-    Args:
-      images: ``float [N, H, W, C]`` (or ``[N, H, W]``) in ``[-1, 1]``, shaped as the
-        classifier expects (8x8x1 for digits).
-      classifier: ``keras.Model`` images -> logits (or softmax probabilities).
-      batch_size: images per batch.
-
-    Returns:
-      ``(labels int64 [N], confidences float32 [N])``: argmax class and its softmax
-      probability in ``(0, 1]``.
-    """
-    import tensorflow as tf
-
-    model = classifier if classifier is not None else digits_classifier()
-    # One extractor (one traced tf.function) per classifier, not one per call.
-    ext = _CLASSIFY_EXTRACTORS.get(model)
-    if ext is None:
-        ext = _CLASSIFY_EXTRACTORS[model] = keras_extractor(model, feature_layer=None,
-                                                            name="classifier")
-    probs_softmax = _is_softmax(model.layers[-1]) if getattr(model, "layers", None) else False
-    out = ext(images, batch_size=batch_size).features
-    probs = out if probs_softmax else tf.nn.softmax(out.astype(np.float64), axis=-1).numpy()
-    return np.argmax(probs, axis=1).astype(np.int64), np.max(probs, axis=1).astype(np.float32)
