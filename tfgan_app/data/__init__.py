@@ -4,7 +4,10 @@ Everything yields ``float32`` data; images are scaled to ``[-1, 1]``, shaped
 ``[batch, H, W, C]``, with ``int32`` labels as ``(image, label)`` tuples when
 ``with_labels=True``. Every pipeline is shuffled (seeded, reshuffled each epoch), batched
 with ``drop_remainder=True`` (static batch dimension; ``batch_size`` is the *global* batch
-size), prefetched with ``AUTOTUNE`` and tuned with :func:`pipeline_options`. Each returned
+size) and prefetched: streaming sources (files, TFDS) with ``AUTOTUNE``, in-memory arrays
+with a fixed ``IN_MEMORY_PREFETCH`` batches and tf.data autotuning off (its thread delayed
+the end of every ``fit()``); see :mod:`tfgan_app.data._pipeline` and
+:func:`pipeline_options`. Each returned
 dataset carries a JSON-ready info dict at ``ds.info`` (:func:`dataset_info`).
 
 Sources: :func:`from_tfds`, :func:`from_arrays`, :func:`from_directory`, :func:`from_idx`,
