@@ -165,18 +165,11 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             ``compile`` inside a ``tf.distribute`` strategy's scope when using one.
           run_eagerly: passed to ``keras.Model.compile`` (debugging).
           **options: any training option of :func:`tfgan_app.options.training_options`
-            (the README's settings table lists them with defaults): ``loss`` (a name from
-            :func:`tfgan_app.losses.names`, a dict config or a ``GANLoss``; minimax losses take
-            logits and smooth D's real labels by 0.25 unless
-            ``loss_options={"label_smoothing": 0}``), ``loss_options``, ``d_steps`` (k of
-            Algorithm 1), the discriminator penalties (``gradient_penalty`` with ``gp_target``,
-            ``gp_one_sided``, ``gp_epsilon``; ``r1_gamma``; ``d_l2``; see
-            :mod:`tfgan_app.penalties`), ``weight_clip``, ``ema_decay`` (an exponential moving
-            average of G's weights in ``self.ema_generator``, used by :meth:`generate` and
-            exports; Yazici et al. 2019), ``unrolled_steps``/``unrolled_lr`` and
-            ``instance_noise``/``instance_noise_steps`` (:mod:`tfgan_app.remedies`),
-            ``jit_compile`` and ``steps_per_execution``. They are validated together into
-            ``self.options`` (a :class:`tfgan_app.options.TrainingOptions`).
+            (README, "Settings and training options"): the loss pair and its options,
+            ``d_steps`` (k of Algorithm 1), the penalties of :mod:`tfgan_app.penalties`, the
+            remedies of :mod:`tfgan_app.remedies`, ``ema_decay`` (a weight-averaged copy of G
+            in ``self.ema_generator`` that :meth:`generate` and exports use), ``jit_compile``
+            and ``steps_per_execution``. Validated together into ``self.options``.
 
         Raises:
           TypeError: an unknown option (the message lists the valid ones).
@@ -327,11 +320,12 @@ class GANModel(KerasFitWorkarounds, keras.Model):
                              f"{real.dtype.name}; use tfgan_app.data to build the pipeline")
         return real, labels
 
-    def _next_seed(self):
+    def next_seed(self):
         """A stateless-op seed ``int64 [2]`` from the model's SeedGenerator, per replica.
 
-        All training randomness (noise, gradient-penalty interpolation) comes from here, so it
-        is saved with the model and a resumed run continues the same random stream. The
+        All training randomness (noise, gradient-penalty interpolation, a penalty's own
+        draws) comes from here, so it is saved with the model and a resumed run continues the
+        same random stream. The
         replica id is folded in: a model-attached SeedGenerator gives every replica the same
         seed, i.e. the same noise, under tf.distribute (:mod:`tfgan_app.replication`).
         """
@@ -345,11 +339,11 @@ class GANModel(KerasFitWorkarounds, keras.Model):
           batch: this replica's batch size (an ``int32`` scalar tensor).
 
         Returns:
-          ``float32 [batch, latent_dim]``, N(0, 1), from :meth:`_next_seed` (so replicas
+          ``float32 [batch, latent_dim]``, N(0, 1), from :meth:`next_seed` (so replicas
           differ and the stream is restored with the model). Override to control the training
           noise, e.g. to feed one device and N replicas the same vectors in tests.
         """
-        return tf.random.stateless_normal([batch, self.latent_dim], seed=self._next_seed())
+        return tf.random.stateless_normal([batch, self.latent_dim], seed=self.next_seed())
 
     def sample_interpolation_weights(self, real):
         """The WGAN-GP interpolation weights ``alpha ~ U[0, 1)`` for one batch on this replica.
@@ -363,7 +357,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
           :meth:`sample_latent`.
         """
         shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-        return tf.random.stateless_uniform(shape, seed=self._next_seed(), dtype=real.dtype)
+        return tf.random.stateless_uniform(shape, seed=self.next_seed(), dtype=real.dtype)
 
     def _noise(self, batch):
         return self.sample_latent(batch)
@@ -380,7 +374,7 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             return x
         std = remedies.instance_noise_std(self.d_optimizer.iterations,
                                           self.options.instance_noise, self._noise_horizon)
-        return remedies.add_instance_noise(x, std, self._next_seed())
+        return remedies.add_instance_noise(x, std, self.next_seed())
 
     def _d_forward(self, x, labels, training=True, call=None):
         x = self._d_inputs(x) if training else x
