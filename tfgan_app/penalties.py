@@ -88,3 +88,26 @@ class L2Penalty(Penalty):
             return tf.constant(0.0)
         return gan.options.d_l2 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(w, tf.float32)))
                                             for w in kernels])
+
+
+@register_penalty
+class DraganPenalty(Penalty):
+    """DRAGAN (Kodali et al. 2017): the gradient-norm penalty in a neighbourhood of the real
+    data, ``weight * mean((||grad D(x_hat)|| - 1)^2)`` with ``x_hat = x + alpha (x_p - x)``,
+    ``x_p = x + c * std(x) * u``, ``u ~ U[0, 1)`` per element and ``alpha ~ U[0, 1)`` per
+    example (``std`` over this replica's batch), as in the authors' and common TF2 code."""
+
+    options = (
+        Option("dragan", 0.0, number(0), "DRAGAN penalty weight around real data (10 is "
+               "usual); 0: off", "penalty"),
+        Option("dragan_c", 0.5, number(0, open_min=True), "DRAGAN perturbation scale c: "
+               "x + c * std(x) * U[0, 1)", "penalty"),
+    )
+
+    def __call__(self, gan, real, fake, labels):
+        o = gan.options
+        u = tf.random.stateless_uniform(tf.shape(real), seed=gan.next_seed(), dtype=real.dtype)
+        perturbed = real + o.dragan_c * tf.math.reduce_std(real) * u
+        return o.dragan * losses_lib.wasserstein_gradient_penalty(
+            gan.discriminator, real, perturbed, conditioning=gan.d_conditioning(labels),
+            alpha=gan.sample_interpolation_weights(real))
