@@ -12,8 +12,9 @@ Setup (documented so that numbers can be compared):
   training time is reported separately and excluded from the metric timings). Features: its
   128-D ``features`` layer; logits: 10-D.
 * "Generated" samples: a stand-in sampler (real images rolled by up to 2 pixels plus Gaussian
-  noise of std 0.2, clipped), drawn through ``FeatureExtractor.from_sampler`` in batches of
-  500 -- the streaming path a real generator uses. A generator's own forward pass is not
+  noise of std 0.2, clipped), drawn through ``FeatureExtractor.from_sampler`` -- one
+  ``sampler(n, seed)`` call, as a generator's sample set is drawn, then features extracted in
+  batches of 500: the path a real generator uses. A generator's own forward pass is not
   included.
 * Timings: wall-clock seconds, median of ``--repeats`` runs; "total" = feature extraction of
   both sets + the metric itself.

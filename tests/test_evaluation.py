@@ -25,6 +25,7 @@ import scipy.linalg
 
 import tfgan_app.evaluation as E
 from tfgan_app.data.toy import grid, ring
+from tfgan_app.rundir import RunDir
 
 MNIST_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
 if not os.path.isdir(MNIST_DIR):
@@ -239,6 +240,7 @@ def test_extractor_batches_and_sampler_streaming(digits_clf):
 
     acts, imgs = ext.from_sampler(sampler, 250, batch_size=100, seed=5, keep_samples=True)
     assert acts.features.shape == (250, 64) and imgs.shape == (250, 8, 8, 1)
+    np.testing.assert_array_equal(imgs, sampler(250, 5))  # one draw: exactly sampler(n, seed)
     np.testing.assert_allclose(ext(imgs).features, acts.features, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match=r"expects images of shape \(8, 8, 1\)"):
         ext(np.zeros((4, 28, 28, 1)))
@@ -298,11 +300,89 @@ def _tiny_generator(latent_dim, out_shape, seed=0):
     return keras.Model(z, keras.layers.Reshape(out_shape)(h))
 
 
-def _write_run(run_dir, config, generator):
+def _write_run(run_dir, config, generator, ema_generator=None):
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as fh:
+    with open(os.path.join(run_dir, RunDir.CONFIG), "w") as fh:
         json.dump(config, fh)
-    generator.save(os.path.join(run_dir, "generator.keras"))
+    generator.save(os.path.join(run_dir, RunDir.GENERATOR))
+    if ema_generator is not None:
+        ema_generator.save(os.path.join(run_dir, RunDir.EMA_GENERATOR))
+
+
+def _conditional_generator(latent_dim, num_classes, out_shape):
+    z = keras.Input((latent_dim,))
+    y = keras.Input((), dtype="int32")
+    h = keras.layers.Concatenate()([z, keras.layers.Flatten()(
+        keras.layers.Embedding(num_classes, 3)(y))])
+    h = keras.layers.Dense(int(np.prod(out_shape)), activation="tanh")(h)
+    return keras.Model([z, y], keras.layers.Reshape(out_shape)(h))
+
+
+def test_as_sampler_draws_latents_through_the_one_sampler():
+    from tfgan_app import sampling
+
+    gen = _tiny_generator(4, (2,))
+    got = E.as_sampler(gen)(300, 11)
+    np.testing.assert_array_equal(got, sampling.generate(gen, 4, 300, seed=11))
+    z = sampling.latent_vectors(300, 4, 11)
+    np.testing.assert_allclose(got, gen(z, training=False).numpy(), rtol=1e-6, atol=1e-6)
+    cond = _conditional_generator(5, 3, (8, 8, 1))
+    with pytest.raises(ValueError, match="needs num_classes"):
+        E.as_sampler(cond)
+    np.testing.assert_array_equal(E.as_sampler(cond, num_classes=3)(10, 2),
+                                  sampling.Sampler(cond, 5, 3).generate(10, seed=2))
+    with pytest.raises(ValueError, match="expected a GANModel"):
+        E.as_sampler(42)
+
+
+def test_evaluator_kinds_and_default_metrics():
+    _, spec = ring(10, seed=0)
+    d2l = {"mean": [1.0, 2.0], "covariance": [[1.0, 0.5], [0.5, 2.0]]}
+    ev = E.Evaluator(spec)
+    assert isinstance(ev, E.PointEvaluator) and isinstance(ev, E.Evaluator)
+    assert ev.kind.name == "points" and ev.metrics == E.DEFAULT_POINT_METRICS
+    assert E.Evaluator(d2l).metrics == E.default_metrics(d2l) == ("frechet",)
+    with pytest.raises(ValueError, match="mixture of modes"):
+        E.Evaluator(d2l, metrics="mode_coverage,frechet")
+    x, _ = E.load_digits_images("test")
+    img = E.Evaluator(x[:100], metrics=["fid"], extractor=keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]))
+    assert isinstance(img, E.ImageEvaluator) and img.kind.is_image
+    assert img.floor() == {} and img.num_samples == 1000
+    with pytest.raises(ValueError, match="held-out"):
+        E.Evaluator(x[:100], metrics=["parzen"], extractor=img.extractor)
+    with pytest.raises(ValueError, match="needs a toy spec"):
+        E.PointEvaluator({"name": "digits"})
+
+
+def test_evaluate_draws_the_sample_set_once_with_n_and_seed(cache_dir, digits_clf):
+    calls = []
+    _, spec = ring(10, seed=0)
+
+    def exact(n, seed):
+        calls.append((n, seed))
+        return E.sample_toy_points(spec, n, seed + 100)
+
+    ev = E.Evaluator(spec, metrics="mode_coverage,frechet,kid,precision_recall")
+    res = ev.evaluate(exact, seed=7)
+    assert calls == [(2500, 7)]
+    # the expectation, computed from the one sample set the sampler gave
+    pts = E.sample_toy_points(spec, 2500, 107).astype(np.float64)
+    assert res["frechet"] == pytest.approx(E.frechet_distance(ev.reference, pts), rel=1e-12)
+    assert res["modes_captured"] == E.mode_coverage(pts, ev.modes, ev.std)["modes_captured"]
+    assert res["precision"] == E.prdc(ev.reference, pts)["precision"]
+    # images: one call for the metrics, one more (seed + 1) for Parzen's sample set
+    x, _ = E.load_digits_images("test")
+    calls.clear()
+
+    def real_test(n, seed):
+        calls.append((n, seed))
+        return x[np.random.default_rng(seed).integers(0, len(x), n)]
+
+    ev = E.Evaluator("digits", metrics=["fid", "parzen"], num_samples=100,
+                     parzen_samples=300, cache_dir=cache_dir)
+    ev.evaluate(real_test, seed=3)
+    assert calls == [(100, 3), (300, 4)]
 
 
 def test_evaluate_run_digits(tmp_path, cache_dir, digits_clf):
@@ -338,11 +418,19 @@ def test_evaluate_run_toy_ring(tmp_path):
                _tiny_generator(4, (2,)))
     res = E.evaluate_run(run)
     assert res["kind"] == "points" and res["num_samples"] == 2500
+    assert set(res["protocol"]) == {"floor", "mode_coverage", "frechet"}
     assert set(res["metrics"]) >= {"modes_captured", "high_quality", "frechet"}
     assert res["floor"]["modes_captured"] == 8 and res["floor"]["high_quality"] > 0.98
     assert res["floor"]["frechet"] < 1e-2
     assert res["metrics"]["high_quality"] < 0.5  # tanh(Wz) is not on the ring modes
     assert "8" in E.format_table(res)
+    # the run's samples are its sampler's (RunDir: the EMA copy when the run kept one)
+    _write_run(run, {"preset": "ring-mlp", "latent_dim": 4,
+                     "data": {"name": "ring", "source": "toy", "spec": spec}},
+               _tiny_generator(4, (2,)), ema_generator=_tiny_generator(4, (2,), seed=1))
+    res = E.evaluate_run(run, metrics="frechet", seed=5, write=False)
+    expected = E.Evaluator(spec, metrics="frechet").evaluate(RunDir(run).sampler(), seed=5)
+    assert res["metrics"]["frechet"] == pytest.approx(expected["frechet"], rel=1e-12)
     # the exact sampler scores the floor
     ev = E.Evaluator(spec)
     exact = ev.evaluate(lambda n, seed: E.sample_toy_points(spec, n, seed + 100))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def add_evaluate(sub):
     p = sub.add_parser("evaluate", help="evaluate a run directory, write RUN_DIR/eval.json")
@@ -17,11 +15,12 @@ def add_evaluate(sub):
 
 def _cmd_evaluate(args) -> int:
     from tfgan_app.evaluation import evaluate_run, format_table
+    from tfgan_app.rundir import RunDir
 
     result = evaluate_run(args.run_dir, metrics=args.metrics, num_samples=args.num_samples,
                           seed=args.seed)
     print(format_table(result))
-    print(f"wrote {os.path.join(args.run_dir, 'eval.json')}")
+    print(f"wrote {RunDir(args.run_dir).path(RunDir.EVAL)}")
     return 0
 
 

@@ -14,10 +14,11 @@ run in ``float64``. Precision/recall (Kynkäänniemi et al. 2019) and density/co
 al. 2020) have no TF-GAN implementation and are computed here in NumPy ``float64``, in blocks
 of rows so that memory stays ``O(block * N)`` rather than ``O(N^2)``.
 
-"Streaming" in this package means: images (or generator samples) are turned into
-activations batch by batch, so only the ``[N, D]`` activation matrices are ever held, never
-all ``N`` images (or their 299x299 Inception resizes). The metrics then run once on the
-accumulated activations: FID needs only the means and covariances (``O(D^2)`` memory), KID
+"Streaming" in this package means: images are turned into activations batch by batch, so
+besides the ``N`` images (for generated samples: the one set ``generate(N, seed)`` draws) only
+the ``[N, D]`` activation matrices are held, never the network inputs of all ``N`` images at
+once (e.g. their 299x299 Inception resizes). The metrics then run once on the accumulated
+activations: FID needs only the means and covariances (``O(D^2)`` memory), KID
 works in blocks of at most ``ceil(N / num_subsets)`` rows, and the k-NN metrics in row blocks.
 For 10,000 samples of 64-D or 128-D features this needs a few tens of MiB.
 """
