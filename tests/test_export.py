@@ -28,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tfgan_app import export as ex  # noqa: E402
+from tfgan_app.export import writer  # noqa: E402
 from tfgan_app import serving  # noqa: E402
 
 LATENT = 8
@@ -370,23 +371,23 @@ def test_crash_midway_leaves_no_version_and_versions_are_kept(tmp_path, monkeypa
         raise RuntimeError("simulated crash")
 
     seen = []
-    real_write = ex._write_saved_model
+    real_write = writer._write_saved_model
 
     def spy_write(archive, path):  # the SavedModel goes into a temp dir TF Serving ignores
         seen.append(os.path.basename(path))
         real_write(archive, path)
         assert os.path.isfile(os.path.join(path, "saved_model.pb"))
 
-    monkeypatch.setattr(ex, "_write_saved_model", spy_write)
+    monkeypatch.setattr(writer, "_write_saved_model", spy_write)
     # 1) after the SavedModel has been written, before the metadata.
-    monkeypatch.setattr(ex, "_write_metadata", boom)
+    monkeypatch.setattr(writer, "_write_metadata", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         ex.export_generator(gan, base)
     assert seen and seen[0].startswith(".tmp-") and not seen[0].isdigit()
     assert sorted(os.listdir(base)) == ["1"]
     monkeypatch.undo()
     # 2) at the final rename.
-    monkeypatch.setattr(ex.os, "rename", boom)
+    monkeypatch.setattr(writer.os, "rename", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         ex.export_generator(gan, base, version=7)
     monkeypatch.undo()
@@ -395,7 +396,7 @@ def test_crash_midway_leaves_no_version_and_versions_are_kept(tmp_path, monkeypa
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ex, "_fsync_tree", interrupt)
+    monkeypatch.setattr(writer, "_fsync_tree", interrupt)
     with pytest.raises(KeyboardInterrupt):
         ex.export_generator(gan, base)
     monkeypatch.undo()
@@ -465,7 +466,7 @@ def test_conditional_export(cond):
     with pytest.raises(tf.errors.InvalidArgumentError, match="one entry per sample"):
         exp.signatures["sample"](num_samples=tf.constant(3), seed=tf.constant(0, tf.int64),
                                  labels=tf.constant([0, 1]))
-    with pytest.raises(ValueError, match="labels must have shape"):
+    with pytest.raises(ValueError, match="labels must have 3 entries"):
         exp.sample(3, 0, [0, 1])
     with pytest.raises(ValueError, match="conditional"):
         exp.generate(z)
@@ -603,6 +604,29 @@ def test_bad_inputs_give_clear_errors(tmp_path, uncond):
         ex.export_generator(uncond.gan, tmp_path / "afile")
     # Failed exports left nothing behind.
     assert not (tmp_path / "m").exists() or os.listdir(tmp_path / "m") == []
+
+
+def test_output_shape_no_kind_matches_is_a_clear_error(tmp_path):
+    keras.utils.set_random_seed(0)
+    z = keras.Input((LATENT,))
+    g = keras.Model(z, keras.layers.Reshape((4, 4))(keras.layers.Dense(16)(z)))  # [N, 4, 4]
+    with pytest.raises(ValueError, match=r"cannot export the generator .* shape \(4, 4\)"):
+        ex.export_generator(make_gan(g), tmp_path / "m")
+    assert not (tmp_path / "m").exists() or os.listdir(tmp_path / "m") == []
+
+
+def test_contract_and_serving_import_without_tensorflow_or_matplotlib():
+    code = (
+        "import sys, tfgan_app.serving, tfgan_app.export.contract, tfgan_app.export as ex\n"
+        "ex.list_versions('.'); ex.SAMPLE_SIGNATURE\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=_clean_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The client and the exporter share one contract (not copies of it).
+    assert serving.OUTPUT_DTYPES is ex.contract.OUTPUT_DTYPES
 
 
 # --------------------------------------------------------------------------------------

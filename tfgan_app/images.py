@@ -1,7 +1,8 @@
 """Pictures of samples, in one place: uint8 conversion, image grids, PNG files, scatter plots.
 
 Used by the training callbacks, ``tfgan-app sample`` (from a run or from an export) and the
-export module. Every file is written atomically (temporary file beside it, then rename), so
+export module (:func:`scatter_image` draws points with Pillow alone, for processes without
+matplotlib). Every file is written atomically (temporary file beside it, then rename), so
 a reader never sees a half-written PNG. Figures use matplotlib's object API (``Figure`` with
 its own Agg canvas), never ``pyplot``: importing tfgan_app leaves the process's matplotlib
 backend alone, and training threads never touch pyplot's global figure list.
@@ -68,6 +69,35 @@ def save_png(image: np.ndarray, path: str, scale: int = 1) -> str:
     with atomic_path(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
     return path
+
+
+def scatter_image(points, size: int = 512, radius: int = 2) -> np.ndarray:
+    """Draw 2-D points ``float [N, 2]`` as a ``uint8 [size, size, 3]`` RGB scatter plot, with
+    Pillow alone (no matplotlib): white background, grey axes through 0, blue dots of
+    ``radius`` pixels; the view fits the points' bounding box (equal scale on both axes)."""
+    from PIL import Image, ImageDraw
+
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or not len(pts):
+        raise ValueError(f"points must be [N, 2] with N >= 1, got shape {pts.shape}")
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-6))
+    center = (lo + hi) / 2
+    margin = 0.06 * size
+
+    def to_px(p):
+        q = (p - center) / span * (size - 2 * margin) + size / 2
+        return float(q[0]), float(size - q[1])
+
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    ox, oy = to_px(np.zeros(2))
+    draw.line([(0, oy), (size, oy)], fill=(200, 200, 200))
+    draw.line([(ox, 0), (ox, size)], fill=(200, 200, 200))
+    for p in pts:
+        x, y = to_px(p)
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(31, 119, 180))
+    return np.asarray(img)
 
 
 def save_figure(fig, path: str) -> None:

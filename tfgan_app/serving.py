@@ -4,7 +4,9 @@ The request side builds exactly what TF Serving's APIs take for the signatures w
 :func:`tfgan_app.export.export_generator`; the response side turns what the server sends
 back into numpy arrays (``images`` float32 or uint8, ``images_png_bytes`` as ``bytes``).
 
-REST needs only the standard library, numpy and Pillow (for PNG decoding). gRPC needs the
+REST needs only the standard library, numpy and Pillow (for PNG decoding): importing this
+module imports neither TensorFlow nor matplotlib. Signature names and dtypes come from
+:mod:`tfgan_app.export.contract`, which the exporter writes by. gRPC needs the
 optional ``tensorflow-serving-api`` package (``pip install tensorflow-serving-api``),
 imported only by the gRPC functions.
 
@@ -29,6 +31,8 @@ import urllib.request
 
 import numpy as np
 
+from tfgan_app.export import contract
+
 __all__ = [
     "TFServingError",
     "generate_inputs",
@@ -45,20 +49,7 @@ __all__ = [
 ]
 
 #: Output dtypes of the export's signatures, used to type JSON numbers on decoding.
-OUTPUT_DTYPES = {
-    "serving_default": {"images": np.float32, "samples": np.float32},
-    "sample": {"images": np.uint8, "samples": np.float32},
-    "interpolate": {"images": np.uint8, "samples": np.float32},
-}
-_INPUT_DTYPES = {
-    "z": np.float32,
-    "labels": np.int32,
-    "num_samples": np.int32,
-    "seed": np.int64,
-    "seed_a": np.int64,
-    "seed_b": np.int64,
-    "steps": np.int32,
-}
+OUTPUT_DTYPES = contract.OUTPUT_DTYPES
 
 
 class TFServingError(RuntimeError):
@@ -68,19 +59,6 @@ class TFServingError(RuntimeError):
 # --------------------------------------------------------------------------------------
 # Inputs (protocol-independent): dict name -> numpy array with the signature's dtype
 # --------------------------------------------------------------------------------------
-
-
-def _labels_array(labels, n, what):
-    labels = np.asarray(labels)
-    if labels.ndim == 0:
-        labels = np.full([n], labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers, got {labels.dtype}")
-    if labels.size not in (0, n):
-        raise ValueError(f"labels must have {n} entries (one per {what}) or be empty, got {labels.size}")
-    return labels.astype(np.int32)
 
 
 def _int_scalar(value, name, dtype, minimum=None):
@@ -108,7 +86,7 @@ def generate_inputs(z, labels=None):
         raise ValueError(f"z must have shape [N, latent_dim] with N >= 1, got {list(z.shape)}")
     out = {"z": z}
     if labels is not None:
-        out["labels"] = _labels_array(labels, z.shape[0], "row of z")
+        out["labels"] = contract.labels_array(labels, z.shape[0], "row of z")
         if out["labels"].size != z.shape[0]:
             raise ValueError("labels must have one entry per row of z")
     return out
@@ -132,7 +110,7 @@ def sample_inputs(num_samples, seed=0, labels=None):
         "seed": _int_scalar(seed, "seed", np.int64),
     }
     if labels is not None:
-        out["labels"] = _labels_array(labels, int(num_samples), "sample")
+        out["labels"] = contract.labels_array(labels, int(num_samples), "sample")
     return out
 
 
@@ -154,7 +132,7 @@ def interpolate_inputs(seed_a, seed_b, steps=8, labels=None):
         "steps": _int_scalar(steps, "steps", np.int32, minimum=1),
     }
     if labels is not None:
-        out["labels"] = _labels_array(labels, int(steps), "step")
+        out["labels"] = contract.labels_array(labels, int(steps), "step")
     return out
 
 
@@ -208,7 +186,7 @@ def _bytes_to_json(name, v):
     return str(v)
 
 
-def build_rest_request(inputs, signature_name="serving_default", format="columnar"):  # noqa: A002
+def build_rest_request(inputs, signature_name=contract.SERVING_SIGNATURE, format="columnar"):  # noqa: A002
     """The JSON body of a TF Serving REST predict request.
 
     Args:
@@ -263,7 +241,7 @@ def _from_json(name, value, dtype):
     return arr.astype(dtype) if dtype is not None else arr
 
 
-def decode_rest_response(response, signature_name="serving_default", dtypes=None, single_output_name=None):
+def decode_rest_response(response, signature_name=contract.SERVING_SIGNATURE, dtypes=None, single_output_name=None):
     """Decode a TF Serving REST predict response into numpy arrays.
 
     Args:
@@ -293,7 +271,7 @@ def decode_rest_response(response, signature_name="serving_default", dtypes=None
         raise TFServingError(response["error"])
     types = dict(OUTPUT_DTYPES.get(signature_name, {}))
     types.update(dtypes or {})
-    single = single_output_name or "images"
+    single = single_output_name or contract.IMAGES
     if "outputs" in response:
         outputs = response["outputs"]
         if not isinstance(outputs, dict):
@@ -309,7 +287,7 @@ def decode_rest_response(response, signature_name="serving_default", dtypes=None
     return {k: _from_json(k, v, types.get(k)) for k, v in outputs.items()}
 
 
-def rest_predict(server, model_name, inputs, signature_name="serving_default", *, version=None,
+def rest_predict(server, model_name, inputs, signature_name=contract.SERVING_SIGNATURE, *, version=None,
                  format="columnar", timeout=30.0):  # noqa: A002
     """POST a predict request to TF Serving's REST API and decode the answer.
 
@@ -361,7 +339,7 @@ def _serving_apis():
     return predict_pb2, prediction_service_pb2_grpc
 
 
-def build_grpc_request(model_name, inputs, signature_name="serving_default", version=None):
+def build_grpc_request(model_name, inputs, signature_name=contract.SERVING_SIGNATURE, version=None):
     """A ``tensorflow.serving.PredictRequest`` for ``PredictionService/Predict``.
 
     Args:
@@ -387,7 +365,7 @@ def build_grpc_request(model_name, inputs, signature_name="serving_default", ver
         request.model_spec.version.value = int(version)
     for name, value in inputs.items():
         arr = np.asarray(value)
-        dtype = _INPUT_DTYPES.get(name)
+        dtype = contract.INPUT_DTYPES.get(name)
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
         request.inputs[name].CopyFrom(tf.make_tensor_proto(arr))

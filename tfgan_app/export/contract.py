@@ -1,0 +1,180 @@
+"""The export's contract: what a generator export looks like from outside, without TensorFlow.
+
+Shared by the writer (:mod:`tfgan_app.export.writer`), the loader, the verification and the
+TF Serving client (:mod:`tfgan_app.serving`), so the signature names, input and output names,
+dtypes, file names and limits are spelled once. Needs only the standard library and NumPy.
+
+Layout of a model base directory (the layout TF Serving watches)::
+
+    base_dir/
+      1/                          one version = one complete SavedModel
+        saved_model.pb
+        variables/...
+        assets.extra/tfgan_app_export.json   what was exported (latent_dim, shapes, ...)
+      2/
+      .tmp-<hex>/                 only while an export is being written (or after a
+                                  killed process): TF Serving ignores names that are
+                                  not all digits, so it never loads a partial version
+
+Signatures (``N`` = batch, ``L`` = latent_dim, output ``[H, W, C]`` for image generators):
+
+``serving_default``
+    inputs ``z`` float32 ``[N, L]`` (and ``labels`` int32 ``[N]`` for conditional
+    generators, each in ``[0, num_classes)``) -> ``images`` float32 ``[N, H, W, C]`` in
+    ``[-1, 1]`` (the generator run with ``training=False``).
+``sample``
+    inputs ``num_samples`` int32 scalar in ``[1, max_samples]``, ``seed`` int64 scalar
+    (and ``labels`` int32 ``[num_samples]``, or ``[0]`` (empty) for labels drawn from the
+    seed) -> ``images`` uint8 ``[N, H, W, C]`` and ``images_png_bytes`` string ``[N]``
+    (one PNG per image; TF Serving's REST API base64-encodes outputs whose name ends in
+    ``_bytes``). ``z = tf.random.stateless_normal([N, L], seed=[seed, 0])``: the same
+    latent vectors as :func:`tfgan_app.sampling.latent_vectors` ``(N, L, seed)``, so the
+    result is a pure function of the inputs and equals ``GANModel.generate(N, seed=seed)``.
+``interpolate``
+    inputs ``seed_a``, ``seed_b`` int64 scalars, ``steps`` int32 scalar in
+    ``[1, max_samples]`` (and ``labels`` int32 ``[steps]`` or empty: one label drawn
+    from ``seed_a`` for the whole path) -> ``images`` uint8 ``[steps, H, W, C]`` and
+    ``images_png_bytes`` string ``[steps]``. Spherical interpolation from the latent of
+    ``sample(1, seed_a)`` to the latent of ``sample(1, seed_b)``.
+
+Which outputs a generator gets is decided by :func:`tfgan_app.kinds.kind_of` from its output
+shape (``Kind.export_outputs``): images ``[H, W, C]`` get ``images``/``images_png_bytes``;
+2-D points (the toy generators, ``[N, 2]``) get a single output ``samples`` (float32, the
+generator's output shape).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+SERVING_SIGNATURE = "serving_default"
+SAMPLE_SIGNATURE = "sample"
+INTERPOLATE_SIGNATURE = "interpolate"
+SIGNATURES = (SERVING_SIGNATURE, SAMPLE_SIGNATURE, INTERPOLATE_SIGNATURE)
+
+#: Name of the conditional generators' extra input, in every signature.
+LABELS = "labels"
+#: Inputs of each signature, besides ``labels`` (conditional exports only).
+SIGNATURE_INPUTS = {
+    SERVING_SIGNATURE: ("z",),
+    SAMPLE_SIGNATURE: ("num_samples", "seed"),
+    INTERPOLATE_SIGNATURE: ("seed_a", "seed_b", "steps"),
+}
+#: dtype of every input, by name.
+INPUT_DTYPES = {
+    "z": np.float32,
+    LABELS: np.int32,
+    "num_samples": np.int32,
+    "seed": np.int64,
+    "seed_a": np.int64,
+    "seed_b": np.int64,
+    "steps": np.int32,
+}
+#: Output names: images (with PNGs) or points, as ``tfgan_app.kinds.Kind.export_outputs``.
+IMAGES, IMAGES_PNG, SAMPLES = "images", "images_png_bytes", "samples"
+#: Output dtypes of each signature (``images_png_bytes`` is a string tensor).
+OUTPUT_DTYPES = {
+    SERVING_SIGNATURE: {IMAGES: np.float32, SAMPLES: np.float32},
+    SAMPLE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
+    INTERPOLATE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
+}
+
+METADATA_FILENAME = "tfgan_app_export.json"
+METADATA_RELPATH = os.path.join("assets.extra", METADATA_FILENAME)
+SAVED_MODEL_FILENAME = "saved_model.pb"
+TFLITE_FILENAME = "model.tflite"
+TEMP_PREFIX = ".tmp-"
+FORMATS = ("saved_model", "tflite")
+#: Largest ``num_samples``/``steps`` a signature accepts unless the export says otherwise.
+DEFAULT_MAX_SAMPLES = 1024
+EXPORT_FORMAT_VERSION = 1
+
+
+def signature_inputs(signature: str, conditional: bool) -> dict:
+    """The documented inputs of ``signature``: ``{name: dtype name}`` (``labels`` added for
+    conditional exports), e.g. ``{"num_samples": "int32", "seed": "int64"}``."""
+    names = SIGNATURE_INPUTS[signature] + ((LABELS,) if conditional else ())
+    return {name: np.dtype(INPUT_DTYPES[name]).name for name in names}
+
+
+def labels_array(labels, n: int, what: str = "sample") -> np.ndarray:
+    """Class labels of a request for ``n`` items: ``int32 [n]``, or ``int32 [0]`` (empty).
+
+    Args:
+      labels: int array-like ``[n]``, a scalar (repeated ``n`` times) or empty (``[]``: the
+        ``sample``/``interpolate`` signatures then draw the labels from the seed).
+      n: number of items (samples, rows of ``z`` or interpolation steps).
+      what: what one item is, for the error message.
+
+    Raises:
+      ValueError: labels that are not 1-D, not integers, or neither ``n`` entries nor empty.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 0:
+        labels = np.full([n], labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D (int [{n}]), got shape {labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    if labels.size not in (0, n):
+        raise ValueError(f"labels must have {n} entries (one per {what}) or be empty, "
+                         f"got {labels.size}")
+    return labels.astype(np.int32)
+
+
+# --------------------------------------------------------------------------------------
+# Versions
+# --------------------------------------------------------------------------------------
+
+
+def list_versions(base_dir) -> list:
+    """Versions present in ``base_dir``, sorted ascending.
+
+    Args:
+        base_dir: str or path-like; a TF Serving model base directory. A missing
+            directory has no versions.
+
+    Returns:
+        list of int: the names of the all-digit subdirectories (what TF Serving loads);
+        temporary ``.tmp-*`` directories and files are ignored.
+    """
+    base_dir = os.fspath(base_dir)
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(
+        int(name)
+        for name in os.listdir(base_dir)
+        if name.isdigit() and name.isascii() and os.path.isdir(os.path.join(base_dir, name))
+    )
+
+
+def next_version(base_dir) -> int:
+    """The version :func:`tfgan_app.export.export_generator` picks when none is given.
+
+    Args:
+        base_dir: str or path-like.
+
+    Returns:
+        int >= 1: one more than the highest existing version, or 1 if there is none.
+    """
+    versions = list_versions(base_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def check_version(version) -> int:
+    """``version`` as a positive int (an all-digit string is accepted).
+
+    Raises:
+      ValueError: anything else (``0``, negatives, floats, booleans, other strings).
+    """
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
+        if isinstance(version, str) and version.isdigit():
+            version = int(version)
+        else:
+            raise ValueError(f"version must be a positive integer, got {version!r}")
+    version = int(version)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
+    return version

@@ -1,0 +1,162 @@
+"""The exported signatures as TensorFlow graphs (see :mod:`tfgan_app.export.contract`).
+
+:func:`build_archive` wraps an :class:`~tfgan_app.export.source.ExportSource` in a
+``keras.export.ExportArchive`` whose endpoints are the documented signatures. The graphs hold
+only TensorFlow ops and the generator's variables, so the SavedModel loads without
+``tfgan_app`` or Keras objects.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfgan_app.export import contract as c
+
+
+def to_uint8(images):
+    """float32 ``[..]`` in ``[-1, 1]`` -> uint8 ``[..]`` in ``[0, 255]`` (clipped, rounded): the
+    graph twin of :func:`tfgan_app.images.to_uint8`, the same formula."""
+    return tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+def latents(n, latent_dim, seed):
+    """float32 ``[n, latent_dim]`` for an int32 scalar tensor ``n`` and int64 scalar ``seed``:
+    ``stateless_normal([n, L], seed=[seed, 0])``, the same sampler as
+    :func:`tfgan_app.sampling.latent_vectors` (which takes Python ints)."""
+    return tf.random.stateless_normal(tf.stack([n, latent_dim]),
+                                      seed=tf.stack([seed, tf.constant(0, tf.int64)]))
+
+
+def slerp_path(za, zb, steps):
+    """float32 ``[steps, L]``: the great circle from ``za`` to ``zb`` (each ``[1, L]``),
+    ``steps`` points including both ends; a straight line when they are (anti)parallel."""
+    t = tf.reshape(tf.linspace(0.0, 1.0, steps), [-1, 1])
+    na = tf.math.l2_normalize(za, axis=-1)
+    nb = tf.math.l2_normalize(zb, axis=-1)
+    omega = tf.acos(tf.clip_by_value(tf.reduce_sum(na * nb), -1.0, 1.0))
+    so = tf.sin(omega)
+    safe = tf.maximum(so, 1e-6)
+    slerp = tf.sin((1.0 - t) * omega) / safe * za + tf.sin(t * omega) / safe * zb
+    lerp = (1.0 - t) * za + t * zb
+    return tf.where(so > 1e-6, slerp, lerp)
+
+
+class _Graphs:
+    """The signature functions of one source; ``checks=False`` leaves out the runtime
+    assertions (TFLite has no Assert op)."""
+
+    def __init__(self, src, max_samples, checks):
+        self.src, self.max_samples, self.checks = src, max_samples, checks
+
+    def spec(self, name, shape):
+        return tf.TensorSpec(shape, tf.as_dtype(c.INPUT_DTYPES[name]), name=name)
+
+    def input_signature(self, signature):
+        shapes = {"z": [None, self.src.latent_dim], c.LABELS: [None]}
+        names = c.SIGNATURE_INPUTS[signature] + ((c.LABELS,) if self.src.conditional else ())
+        return [self.spec(name, shapes.get(name, [])) for name in names]
+
+    def check_labels(self, labels, n=None):
+        if not self.checks:
+            return labels
+        num_classes = self.src.num_classes
+        ops = [
+            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
+            tf.debugging.assert_less(labels, tf.constant(num_classes, tf.int32),
+                                     message=f"labels must be < num_classes ({num_classes})"),
+        ]
+        if n is not None:
+            ops.append(tf.debugging.assert_equal(
+                tf.size(labels), n, message="labels must be empty or have one entry per sample"))
+        with tf.control_dependencies(ops):
+            return tf.identity(labels)
+
+    def check_count(self, n, name):
+        if not self.checks:
+            return n
+        with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(n, 1, message=f"{name} must be >= 1"),
+            tf.debugging.assert_less_equal(n, self.max_samples,
+                                           message=f"{name} must be <= {self.max_samples}"),
+        ]):
+            return tf.identity(n)
+
+    def seeded_labels(self, n, seed):
+        return tf.random.stateless_uniform(
+            tf.reshape(n, [1]), seed=tf.stack([seed, tf.constant(1, tf.int64)]), minval=0,
+            maxval=self.src.num_classes, dtype=tf.int32)
+
+    def postprocess(self, x):
+        """Generator output -> the ``sample``/``interpolate`` outputs of the source's kind."""
+        if c.IMAGES not in self.src.kind.export_outputs:
+            return {self.src.output_key: x}
+        u8 = to_uint8(x)
+        out = {c.IMAGES: u8}
+        if self.src.has_png:
+            out[c.IMAGES_PNG] = tf.map_fn(tf.io.encode_png, u8,
+                                          fn_output_signature=tf.TensorSpec([], tf.string))
+        return out
+
+    # The signatures; ``labels`` is None (absent) for unconditional sources.
+
+    def serve(self, z, labels=None):
+        if labels is not None:
+            labels = self.check_labels(labels, tf.shape(z)[0])
+        return {self.src.output_key: self.src.call(z, labels)}
+
+    def sample(self, num_samples, seed, labels=None):
+        n = self.check_count(num_samples, "num_samples")
+        if labels is not None:
+            labels = tf.cond(tf.size(labels) > 0, lambda: labels, lambda: self.seeded_labels(n, seed))
+            labels = self.check_labels(labels, n)
+        return self.postprocess(self.src.call(latents(n, self.src.latent_dim, seed), labels))
+
+    def interpolate(self, seed_a, seed_b, steps, labels=None):
+        steps = self.check_count(steps, "steps")
+        one = tf.constant(1, tf.int32)
+        za = latents(one, self.src.latent_dim, seed_a)  # == sample(1, seed_a)'s latent
+        zb = latents(one, self.src.latent_dim, seed_b)
+        if labels is not None:
+            labels = tf.cond(
+                tf.size(labels) > 0,
+                lambda: labels,
+                lambda: tf.fill(tf.reshape(steps, [1]), self.seeded_labels(one, seed_a)[0]),
+            )
+            labels = self.check_labels(labels, steps)
+        return self.postprocess(self.src.call(slerp_path(za, zb, steps), labels))
+
+
+def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, checks=True):
+    """A ``keras.export.ExportArchive`` holding the documented signatures of ``src``.
+
+    Args:
+      src: :class:`~tfgan_app.export.source.ExportSource`.
+      max_samples: int >= 1, the largest ``num_samples``/``steps`` accepted.
+      interpolate: add the ``interpolate`` signature.
+      checks: add the runtime assertions on labels and counts (off for TFLite).
+    """
+    graphs = _Graphs(src, int(max_samples), checks)
+    if src.conditional:
+        functions = {c.SERVING_SIGNATURE: graphs.serve, c.SAMPLE_SIGNATURE: graphs.sample,
+                     c.INTERPOLATE_SIGNATURE: graphs.interpolate}
+    else:  # the same graphs without the labels input
+
+        def serve(z):
+            return graphs.serve(z)
+
+        def sample(num_samples, seed):
+            return graphs.sample(num_samples, seed)
+
+        def path(seed_a, seed_b, steps):
+            return graphs.interpolate(seed_a, seed_b, steps)
+
+        functions = {c.SERVING_SIGNATURE: serve, c.SAMPLE_SIGNATURE: sample,
+                     c.INTERPOLATE_SIGNATURE: path}
+    if not interpolate:
+        del functions[c.INTERPOLATE_SIGNATURE]
+    archive = keras.export.ExportArchive()
+    archive.track(src.generator)
+    for name, fn in functions.items():
+        archive.add_endpoint(name, fn, input_signature=graphs.input_signature(name))
+    return archive

@@ -1,0 +1,169 @@
+"""What to export: a generator with its latent size, classes, output shape and kind.
+
+:func:`resolve_source` turns what :func:`tfgan_app.export.export_generator` accepts (a GAN
+object, a run directory or a bare ``keras.Model``) into an :class:`ExportSource`. A run
+directory is read through :class:`tfgan_app.rundir.RunDir` (which picks the EMA generator);
+whether the generator makes images or points is :func:`tfgan_app.kinds.kind_of`'s decision.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfgan_app import kinds
+from tfgan_app.export import contract
+
+
+class ExportSource:
+    """A generator and what the export needs to know about it.
+
+    Args:
+      generator: ``keras.Model``: ``z float32 [B, latent_dim]`` (``[z, labels int32 [B]]``
+        when ``num_classes`` is set) -> float ``[B, *output_shape]``.
+      latent_dim: int >= 1.
+      num_classes: ``None`` (or 0) for an unconditional generator, else int >= 1.
+      origin: str naming where the generator came from (recorded in the metadata).
+
+    Attributes:
+      output_shape: tuple, one sample's shape (probed by calling the generator on a batch
+        of 2); output_dtype: its dtype name; kind: :class:`tfgan_app.kinds.Kind`.
+
+    Raises:
+      ValueError: bad sizes, a generator that cannot be called on ``z`` (and ``labels``),
+        a non-float output, or an output shape no kind of output matches.
+    """
+
+    def __init__(self, generator, latent_dim, num_classes, origin):
+        self.generator = generator
+        self.latent_dim = int(latent_dim)
+        self.num_classes = None if num_classes in (None, 0) else int(num_classes)
+        self.origin = origin
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if self.num_classes is not None and self.num_classes < 1:
+            raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
+        self.output_shape, self.output_dtype = self._probe()
+        try:
+            self.kind = kinds.kind_of(shape=self.output_shape, num_classes=self.num_classes)
+        except ValueError as e:
+            raise ValueError(f"cannot export the generator from {self.origin}: {e}") from None
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    @property
+    def output_key(self) -> str:
+        """The one output of ``serving_default``: ``"images"`` or ``"samples"``."""
+        return self.kind.export_outputs[0]
+
+    @property
+    def has_png(self) -> bool:
+        """Whether ``sample``/``interpolate`` also return PNG files (images with 1-4 channels)."""
+        return contract.IMAGES_PNG in self.kind.export_outputs and self.output_shape[-1] in (1, 2, 3, 4)
+
+    def call(self, z, labels=None):
+        """Run the generator in inference mode (``training=False``); returns float32
+        ``[B, *output_shape]``."""
+        import tensorflow as tf
+
+        inputs = [z, labels] if self.conditional else z
+        out = self.generator(inputs, training=False)
+        if isinstance(out, (list, tuple)):
+            if len(out) != 1:
+                raise ValueError(f"the generator returns {len(out)} outputs; expected one")
+            out = out[0]
+        if isinstance(out, dict):
+            raise ValueError("the generator returns a dict; expected one tensor")
+        return tf.cast(out, tf.float32)
+
+    def _probe(self):
+        import tensorflow as tf
+
+        z = tf.zeros([2, self.latent_dim], tf.float32)
+        labels = tf.zeros([2], tf.int32) if self.conditional else None
+        try:
+            out = self.generator([z, labels] if self.conditional else z, training=False)
+        except Exception as e:  # noqa: BLE001 - re-raised with context
+            takes = f"[z, labels] (float32 [2, {self.latent_dim}], int32 [2])"
+            if not self.conditional:
+                takes = f"z (float32 [2, {self.latent_dim}])"
+            raise ValueError(
+                f"the generator from {self.origin} cannot be called on {takes}: {e}. "
+                "Check latent_dim and num_classes (conditional generators take [z, labels])."
+            ) from e
+        if isinstance(out, (list, tuple)) and len(out) == 1:
+            out = out[0]
+        if not hasattr(out, "shape") or not hasattr(out, "dtype"):
+            raise ValueError(f"the generator from {self.origin} returned {type(out).__name__}, not a tensor")
+        dtype = tf.as_dtype(out.dtype)
+        if not dtype.is_floating:
+            raise ValueError(f"the generator output must be floating point, got {dtype.name}")
+        shape = tuple(int(d) for d in out.shape[1:])
+        if out.shape[0] != 2:
+            raise ValueError(f"the generator output has batch size {out.shape[0]} for a batch of 2")
+        if not shape:
+            raise ValueError("the generator output must have at least rank 2 ([batch, ...])")
+        return shape, dtype.name
+
+
+def _infer_latent_dim(model) -> int:
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise ValueError(
+            "cannot infer latent_dim from a keras.Model without symbolic inputs; "
+            "pass an object with .generator/.latent_dim/.num_classes instead"
+        )
+    dim = inputs[0].shape[-1]
+    if dim is None:
+        raise ValueError("cannot infer latent_dim: the generator's first input has an unknown last dimension")
+    return int(dim)
+
+
+def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=None) -> ExportSource:
+    """Turn a GAN object, a run directory or a bare generator into an :class:`ExportSource`.
+
+    Args:
+      gan_or_run_dir: an :class:`ExportSource` (returned as is); a run directory (str or
+        path-like, read with :class:`tfgan_app.rundir.RunDir`); an object with
+        ``.generator`` (and ``.latent_dim``, ``.num_classes``, ``.ema_generator``); or a
+        ``keras.Model`` generator.
+      use_ema: take the EMA generator when there is one.
+      latent_dim, num_classes: override what the object says.
+
+    Raises:
+      tfgan_app.rundir.RunDirError: a missing run directory or file (a FileNotFoundError).
+      TypeError: anything else.
+    """
+    import keras
+
+    obj = gan_or_run_dir
+    if isinstance(obj, ExportSource):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        from tfgan_app.rundir import RunDir
+
+        run = RunDir(obj)
+        generator = run.load_generator(use_ema)
+        return ExportSource(generator, run.latent_dim, run.num_classes,
+                            origin=run.sampling_generator_path(use_ema))
+    if getattr(obj, "generator", None) is not None:
+        generator = obj.generator
+        origin = "gan.generator"
+        ema = getattr(obj, "ema_generator", None) if use_ema else None
+        if ema is not None:
+            generator, origin = ema, "gan.ema_generator"
+        ld = latent_dim if latent_dim is not None else getattr(obj, "latent_dim", None)
+        if ld is None:
+            ld = _infer_latent_dim(generator)
+        nc = num_classes if num_classes is not None else getattr(obj, "num_classes", None)
+        return ExportSource(generator, ld, nc, origin=origin)
+    if isinstance(obj, keras.Model):
+        ld = latent_dim if latent_dim is not None else _infer_latent_dim(obj)
+        if num_classes is None and len(obj.inputs or []) > 1:
+            raise ValueError("this generator takes several inputs: pass num_classes for a conditional generator")
+        return ExportSource(obj, ld, num_classes, origin="keras.Model")
+    raise TypeError(
+        "expected a GAN (an object with .generator, .latent_dim, .num_classes), a run "
+        f"directory path or a keras.Model generator; got {type(obj).__name__}"
+    )
