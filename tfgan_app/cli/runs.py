@@ -90,4 +90,7 @@ def _cmd_export(args) -> int:
     if args.verify and args.format == "saved_model":
         verify_export(path, isolated=True)
         print("verified: loads and runs without tfgan_app")
+    elif args.verify:
+        print("not verified: --verify checks SavedModel exports; run a TFLite export with "
+              "tfgan_app.export.tflite_generate")
     return 0
