@@ -110,7 +110,8 @@ _DEFAULT_IMAGE_METRICS = ("fid", "kid", "is", "precision_recall", "density_cover
 def _points(data, shape, num_classes):
     if data is not None:
         return toy_spec(data) is not None or _data_rank(data) == 1
-    return shape is not None and len(shape) == 1
+    # from a bare generator's output: anything that is not an image is exported as samples
+    return shape is not None and len(shape) != 3
 
 
 def _images(data, shape, num_classes):
@@ -123,7 +124,7 @@ def _conditional_images(data, shape, num_classes):
     return bool(num_classes) and _images(data, shape, num_classes)
 
 
-POINTS = Kind("points", "2-D points (the toy Gaussian and mixtures)", _points,
+POINTS = Kind("points", "points: vectors, such as the 2-D toy Gaussian and mixtures", _points,
               metrics=_POINT_METRICS, default_metrics=("mode_coverage", "frechet"),
               default_objective="frechet", export_outputs=("samples",), picture="scatter")
 IMAGES = Kind("images", "images [H, W, C] in [-1, 1] from noise", _images,

@@ -40,6 +40,8 @@ def add_sample(sub):
 
 def _cmd_sample(args) -> int:
     labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    if labels is not None and len(labels) != args.num:  # repeated to fill -n
+        labels = (labels * args.num)[:args.num]
     if args.saved_model:
         from tfgan_app.export import sample_grid_from_saved_model
 
@@ -52,8 +54,6 @@ def _cmd_sample(args) -> int:
 
     run = RunDir(args.run_dir)
     sampler = run.sampler()
-    if labels is not None and len(labels) != args.num:
-        labels = (labels * args.num)[:args.num]
     samples = sampler.generate(args.num, labels=labels, seed=args.seed)
     out = args.out or run.path(run.SAMPLE_PNG)
     real, spec = None, run.data.get("spec") or {}
