@@ -47,30 +47,23 @@ class EvaluationCallback(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be a positive integer; got {every!r}")
-        self.real = real
-        self.every = every
-        self.metrics_names = metrics
-        self.num_samples = num_samples
-        self.extractor = extractor
-        self.sampler = sampler
-        self.seed = seed
-        self.prefix = prefix
-        self.carry_forward = carry_forward
-        self.verbose = verbose
-        self.evaluator_kwargs = evaluator_kwargs
+        self.real, self.every, self.sampler, self.seed = real, every, sampler, seed
+        self.prefix, self.carry_forward, self.verbose = prefix, carry_forward, verbose
+        # what _build hands to Evaluator, with the callback's defaults filled in there
+        self.evaluator_settings = {"metrics": metrics, "num_samples": num_samples,
+                                   "extractor": extractor, **evaluator_kwargs}
         self.evaluator = None
         self.last: dict = {}
         self.history: list = []  # (epoch, metrics) per evaluation
 
     def _build(self):
         if self.evaluator is None:
+            settings = dict(self.evaluator_settings)
             is_image = kind_of_reference(self.real).is_image
-            metrics = self.metrics_names
-            if metrics is None and is_image:
-                metrics = ("fid", "kid")
-            num = self.num_samples or (1000 if is_image else None)
-            self.evaluator = Evaluator(self.real, metrics=metrics, extractor=self.extractor,
-                                       num_samples=num, seed=self.seed, **self.evaluator_kwargs)
+            if settings["metrics"] is None and is_image:
+                settings["metrics"] = ("fid", "kid")
+            settings["num_samples"] = settings["num_samples"] or (1000 if is_image else None)
+            self.evaluator = Evaluator(self.real, seed=self.seed, **settings)
         return self.evaluator
 
     def on_train_begin(self, logs=None):
