@@ -40,11 +40,8 @@ cast to the real data's dtype before the two are mixed, and logits are float32.
 
 Randomness and resuming
 -----------------------
-All training randomness comes from :meth:`GANModel.sample_latent` and
-:meth:`GANModel.sample_interpolation_weights` (override them to control it, as the distribution
-tests do), which draw stateless random numbers from the model's ``SeedGenerator``. Its state,
-and that of any layer's seed generator (dropout), is saved with the model's weights
-(``save_weights``, ``.keras``, ``BackupAndRestore``), as are both optimizers with their step
+All training randomness comes from one seeded stream, saved with the model and different on
+every replica (:mod:`tfgan_app.randomness`), and both optimizers are saved with their step
 counters, so a resumed run continues the same random stream and the same ``d_steps`` cadence.
 """
 
@@ -57,6 +54,7 @@ from tfgan_app import losses as losses_lib
 from tfgan_app import remedies, replication, sampling
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
 from tfgan_app.options import TrainingOptions, active_penalties
+from tfgan_app.randomness import SeededTraining
 from tfgan_app.sampling import latent_vectors  # noqa: F401  (the one latent sampler)
 
 _DEFAULT_LR = 2e-4
@@ -75,7 +73,7 @@ def _run_steps(data, epochs, steps_per_epoch) -> int:
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
-class GANModel(KerasFitWorkarounds, keras.Model):
+class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
     """A GAN as one Keras model: ``compile()`` with two optimizers and a loss pair, ``fit()``.
 
     Args:
@@ -227,35 +225,6 @@ class GANModel(KerasFitWorkarounds, keras.Model):
                    for net in (self.generator, self.discriminator)
                    for layer in net._flatten_layers())
 
-    # The training noise's SeedGenerator state (and any layer's, e.g. dropout) is not in
-    # Layer.save_own_variables, so `save_weights` -- which BackupAndRestore uses -- and `.keras`
-    # files would not restore the random stream. Save it with the model's own variables.
-    def _random_states(self):
-        states, seen = [self.seed_generator.state], {id(self.seed_generator.state)}
-        for layer in self._flatten_layers(include_self=False):
-            for sg in getattr(layer, "_seed_generators", []):
-                if id(sg.state) not in seen:
-                    seen.add(id(sg.state))
-                    states.append(sg.state)
-        return states
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        for i, state in enumerate(self._random_states()):
-            store[f"random_state_{i}"] = state
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        random_keys = sorted((k for k in keys if str(k).startswith("random_state_")),
-                             key=lambda k: int(str(k).rsplit("_", 1)[1]))
-        super().load_own_variables({k: store[k] for k in keys if k not in random_keys})
-        states = self._random_states()
-        if len(random_keys) == len(states):
-            for k, state in zip(random_keys, states):
-                state.assign(store[k])
-        elif random_keys:  # different layers (e.g. an EMA copy added since): the noise only
-            states[0].assign(store[random_keys[0]])
-
     def get_compile_config(self):
         if not getattr(self, "compiled", False) or getattr(self, "options", None) is None:
             return None
@@ -319,45 +288,6 @@ class GANModel(KerasFitWorkarounds, keras.Model):
             raise ValueError(f"real data must be floating point (images scaled to [-1, 1]), got "
                              f"{real.dtype.name}; use tfgan_app.data to build the pipeline")
         return real, labels
-
-    def next_seed(self):
-        """A stateless-op seed ``int64 [2]`` from the model's SeedGenerator, per replica.
-
-        All training randomness (noise, gradient-penalty interpolation, a penalty's own
-        draws) comes from here, so it is saved with the model and a resumed run continues the
-        same random stream. The
-        replica id is folded in: a model-attached SeedGenerator gives every replica the same
-        seed, i.e. the same noise, under tf.distribute (:mod:`tfgan_app.replication`).
-        """
-        seed = tf.cast(self.seed_generator.next(), tf.int64)
-        return seed + tf.stack([tf.constant(0, tf.int64), replication.replica_id() * 1_000_003])
-
-    def sample_latent(self, batch):
-        """Latent vectors for one draw of training noise on this replica.
-
-        Args:
-          batch: this replica's batch size (an ``int32`` scalar tensor).
-
-        Returns:
-          ``float32 [batch, latent_dim]``, N(0, 1), from :meth:`next_seed` (so replicas
-          differ and the stream is restored with the model). Override to control the training
-          noise, e.g. to feed one device and N replicas the same vectors in tests.
-        """
-        return tf.random.stateless_normal([batch, self.latent_dim], seed=self.next_seed())
-
-    def sample_interpolation_weights(self, real):
-        """The WGAN-GP interpolation weights ``alpha ~ U[0, 1)`` for one batch on this replica.
-
-        Args:
-          real: this replica's real batch ``[B, ...]``.
-
-        Returns:
-          ``alpha`` of ``real``'s dtype and shape ``[B, 1, ..., 1]`` (same rank as ``real``);
-          ``x_hat = real + alpha * (generated - real)``. Override together with
-          :meth:`sample_latent`.
-        """
-        shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-        return tf.random.stateless_uniform(shape, seed=self.next_seed(), dtype=real.dtype)
 
     def _noise(self, batch):
         return self.sample_latent(batch)
