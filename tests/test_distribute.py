@@ -1,4 +1,5 @@
-"""Distributed and mixed-precision training (tfgan_app.distribute, GANModel under tf.distribute).
+"""Distributed and mixed-precision training (tfgan_app.distribute, tfgan_app.keras_workarounds,
+GANModel under tf.distribute).
 
 * Two logical CPU devices must be configured before TensorFlow initialises its devices, so the
   replication checks run this file as a script in a fresh process (``python
@@ -361,9 +362,9 @@ def _free_ports(n):
 
 _DISABLE = """
 import sys
-from tfgan_app import distribute
+from tfgan_app import keras_workarounds
 if sys.argv[1] == "scalar_logs":
-    distribute.KerasFitWorkarounds._distributed_logs = lambda self, logs: logs
+    keras_workarounds.KerasFitWorkarounds._distributed_logs = lambda self, logs: logs
 from tfgan_app.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -421,7 +422,7 @@ def test_two_workers_train_d2l_gaussian_and_agree(tmp_path):
     assert history["epoch"] == [0, 1, 2]
     import keras
 
-    import tfgan_app  # noqa: F401  (registers GANModel)
+    import tfgan_app.model  # noqa: F401  (registers GANModel for load_model)
     gan = keras.saving.load_model(str(chief / "gan.keras"))
     # 1000 points, global batch 8 (4 per worker): 125 synchronous steps per epoch
     assert int(gan.d_optimizer.iterations) == 3 * 125

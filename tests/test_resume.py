@@ -1,6 +1,6 @@
 """Resumable training: a killed ``tfgan-app train`` started again continues from its backup.
 
-The backup (``RUN_DIR/backup/ckpt-EPOCH/``, written by :class:`tfgan_app.distribute.RunBackup`
+The backup (``RUN_DIR/backup/ckpt-EPOCH/``, written by :class:`tfgan_app.checkpoint.RunBackup`
 after every epoch) holds both networks, both optimizers (``d_optimizer.iterations`` drives
 ``d_steps``), the noise SeedGenerator's state and the history so far; with the data order
 replayed, a resumed run ends bit-identical to an uninterrupted one.
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfgan_app import distribute, train
+from tfgan_app import checkpoint, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,7 +63,7 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, config):
     run = tmp_path / "run"
     with pytest.raises(_Interrupt):
         train.train(settings, str(run), verbose=0, extra_callbacks=[_StopMidEpoch(2, 60)])
-    found = distribute.latest_backup(str(run / "backup"))
+    found = checkpoint.latest_backup(str(run / "backup"))
     assert found is not None and found[1]["epoch"] == 2
     assert found[1]["history"]["epoch"] == [0, 1]
     k = int(settings["d_steps"])
@@ -129,6 +129,46 @@ def test_resume_refuses_other_settings_and_no_resume_starts_afresh(tmp_path):
     assert not (run / "backup").exists()
 
 
+def test_one_schedule_every_n_epochs_and_after_the_last(tmp_path):
+    """``callbacks.due`` is the one "every N epochs and after the last" rule: the plots use it
+    (through ``_due``) and so does RunBackup, which keeps only its newest complete backup."""
+    from tfgan_app import callbacks
+
+    assert [e for e in range(7) if callbacks.due(e, 3, 7)] == [2, 5, 6]
+    assert [e for e in range(6) if callbacks.due(e, 3, 6)] == [2, 5]
+    assert all(callbacks.due(e, 1, 4) for e in range(4))
+    assert all(callbacks.due(e, 5, None) for e in range(3))  # epochs unknown: maybe the last
+    with pytest.raises(ValueError, match="every=0"):
+        callbacks.due(0, 0, 3)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+
+    class Listing(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            found = checkpoint.latest_backup(str(tmp_path / "backup"))
+            seen.append(None if found is None else found[1]["epoch"])
+
+    backup = checkpoint.RunBackup(str(tmp_path / "backup"), delete_checkpoint=False, every=3,
+                                  metadata=lambda: {"note": np.float32(0.5)})
+    x = np.zeros((4, 2), np.float32)
+    model.fit(x, x[:, :1], epochs=7, verbose=0, callbacks=[backup, Listing()])
+    assert seen == [None, None, 3, 3, 3, 6, 7]
+    assert sorted(os.listdir(tmp_path / "backup")) == ["ckpt-000007"]
+    meta = json.loads((tmp_path / "backup" / "ckpt-000007" / "meta.json").read_text())
+    assert meta == {"epoch": 7, "note": 0.5}
+    # an incomplete backup (no weights, or a temporary directory) and corrupt metadata are
+    # ignored; the newest complete one is found
+    for name, text in (("ckpt-000009", '{"epoch": 9}'), ("ckpt-000008", "{not json"),
+                       (".tmp-ckpt-x", '{"epoch": 10}')):
+        (tmp_path / "backup" / name).mkdir()
+        (tmp_path / "backup" / name / "meta.json").write_text(text)
+    (tmp_path / "backup" / ".tmp-ckpt-x" / "state.weights.h5").write_text("")
+    assert checkpoint.latest_backup(str(tmp_path / "backup"))[1]["epoch"] == 7
+    assert checkpoint.latest_backup(str(tmp_path / "missing")) is None
+
+
 def _wait_for(predicate, timeout, proc):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -177,7 +217,7 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert not (run / "gan.keras").exists()  # it did not finish
-    found = distribute.latest_backup(str(run / "backup"))
+    found = checkpoint.latest_backup(str(run / "backup"))
     assert found is not None
     backup_epoch = found[1]["epoch"]
     # killed after `done_at_kill` epochs and before the next one ended: the backup is that of
@@ -198,7 +238,7 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     assert final["epoch"] == list(range(epochs))  # every epoch exactly once
     assert all(len(v) == epochs for v in final.values())
     assert not (run / "backup").exists()
-    import tfgan_app  # noqa: F401  (registers GANModel)
+    import tfgan_app.model  # noqa: F401  (registers GANModel for load_model)
 
     gan = keras.saving.load_model(str(run / "gan.keras"))
     assert int(gan.d_optimizer.iterations) == epochs * steps  # restored, then continued

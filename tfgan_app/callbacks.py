@@ -23,11 +23,32 @@ from tfgan_app.sampling import latent_vectors
 from tfgan_app.utils import write_json
 
 
+def due(epoch: int, every: int, epochs: int | None) -> bool:
+    """Whether work done "every ``every`` epochs and after the last" runs at the end of
+    ``epoch``: the one schedule of the pictures, the plots and the resumable backups.
+
+    Args:
+      epoch: the epoch that just ended, 0-based (Keras' ``on_epoch_end`` argument), ``>= 0``.
+      every: the period in epochs, an integer ``>= 1``.
+      epochs: the number of epochs ``fit`` runs (``callback.params["epochs"]``); ``None`` or
+        ``0`` when unknown, and then every epoch counts as possibly the last one.
+
+    Returns:
+      ``True`` after epochs ``every``, ``2 * every``, ... (1-based) and after epoch ``epochs``.
+
+    Raises:
+      ValueError: ``every`` below 1.
+    """
+    every = int(every)
+    if every < 1:
+        raise ValueError(f"every={every}: the period in epochs must be an integer >= 1")
+    done = int(epoch) + 1
+    return done % every == 0 or done >= int(epochs or 0)
+
+
 def _due(callback, epoch) -> bool:
-    """Whether a callback with ``every`` runs at the end of ``epoch`` (0-based): every
-    ``every`` epochs and after the last one."""
-    last = int((callback.params or {}).get("epochs") or 0)
-    return (epoch + 1) % callback.every == 0 or epoch + 1 >= last
+    """:func:`due` for a callback with an ``every`` attribute, inside ``fit``."""
+    return due(epoch, callback.every, (callback.params or {}).get("epochs"))
 
 
 class HistoryWriter(keras.callbacks.Callback):
