@@ -182,22 +182,22 @@ def _one_vs_two(loss, options, batches, jit=False):
 
 
 def _case_equivalence():
-    from tfgan_app import model as model_lib
+    from tfgan_app import replication
 
     out = {name: _one_vs_two(*spec) for name, spec in EQUIVALENCE_CASES.items()}
     # Controls: the measurement detects the two ways replication goes wrong.
-    saved = model_lib._num_replicas
-    model_lib._num_replicas = lambda: 1  # no 1/N scaling: gradients summed over replicas
+    saved = replication.num_replicas
+    replication.num_replicas = lambda: 1  # no 1/N scaling: gradients summed over replicas
     try:
         out["control_unscaled"] = _one_vs_two("modified", {}, 1)
     finally:
-        model_lib._num_replicas = saved
-    saved = model_lib._BATCH_COUPLED_LOSSES
-    model_lib._BATCH_COUPLED_LOSSES = frozenset()  # relativistic on per-replica batch means
+        replication.num_replicas = saved
+    saved = replication.BATCH_COUPLED_LOSSES
+    replication.BATCH_COUPLED_LOSSES = frozenset()  # relativistic on per-replica batch means
     try:
         out["control_relativistic_local"] = _one_vs_two("relativistic", {}, 1)
     finally:
-        model_lib._BATCH_COUPLED_LOSSES = saved
+        replication.BATCH_COUPLED_LOSSES = saved
     return out
 
 
@@ -208,7 +208,7 @@ def _case_noise():
     import tensorflow as tf
 
     import tfgan_app as tg
-    from tfgan_app import builders, model as model_lib, train
+    from tfgan_app import builders, replication, train
 
     strategy = _mirrored()
 
@@ -233,12 +233,12 @@ def _case_noise():
                 "z_std": float(np.std(np.concatenate(z)))}
 
     out = {"folded": per_replica_draws()}
-    saved = model_lib._replica_id
-    model_lib._replica_id = lambda: tf.constant(0, tf.int64)  # one shared seed
+    saved = replication.replica_id
+    replication.replica_id = lambda: tf.constant(0, tf.int64)  # one shared seed
     try:
         out["shared_seed_control"] = per_replica_draws()
     finally:
-        model_lib._replica_id = saved
+        replication.replica_id = saved
 
     # A global batch that does not split evenly over the replicas is refused.
     settings = train.resolve_settings("d2l-gaussian", batch_size=7, epochs=1,
