@@ -102,12 +102,13 @@ def test_objectives_narrowing_and_cli_arguments():
     assert values["d_lr"] == presets.get("ring")["d_lr"]  # default = the preset's value
 
     from tfgan_app.cli import build_parser
+    from tfgan_app.cli import tune as cli_tune
 
     args = build_parser().parse_args(
         ["tune", "--preset", "ring", "--tuner", "hyperband", "--max-trials", "5", "--resume",
          "--epochs", "4", "--set", "batch_size=128", "--distributed", "worker",
          "--tuner-id", "tuner1", "--oracle-address", "127.0.0.1:8000"])
-    assert args.func is tuning._cmd_tune
+    assert args.func is cli_tune._cmd_tune
     assert (args.tuner, args.max_trials, args.resume, args.epochs, args.overrides) == (
         "hyperband", 5, True, 4, ["batch_size=128"])
     assert tuning.distributed_env("worker", "127.0.0.1:8000", "tuner1") == {
@@ -118,6 +119,30 @@ def test_objectives_narrowing_and_cli_arguments():
         tuning.distributed_env("worker", "127.0.0.1:8000", "chief1")
     with pytest.raises(ValueError, match="HOST:PORT"):
         tuning.distributed_env("worker", "127.0.0.1")
+
+
+def test_a_trial_and_a_run_directory_are_scored_through_the_same_sampler():
+    """The trial scores the GANModel (``generate``); evaluate_objective scores
+    ``RunDir.sampler()``, a ``sampling.Sampler`` over the same (EMA) generator: same latent
+    vectors, same value. Objectives apply where the kind has their metric."""
+    from tfgan_app import kinds
+    from tfgan_app.evaluation.objective import make_evaluator, objective_key, score
+    from tfgan_app.sampling import Sampler
+
+    hm = tuning.GANHyperModel("d2l-gaussian", overrides={"epochs": 1})
+    hp = kt.HyperParameters()
+    gan = hm.build(hp)
+    info = hm._last[3]
+    trial = hm.evaluate(gan, info)
+    assert set(trial) >= {"val_frechet"} and math.isfinite(trial["val_frechet"])
+    sampler = Sampler(gan.sampling_generator, gan.latent_dim, gan.num_classes)
+    ev = make_evaluator(info, "frechet")
+    assert score(ev, sampler, seed=hm.eval_seed) == trial
+
+    assert objective_key("val_kid", kinds.kind_of("ring")) == "kid"
+    assert objective_key("kid", kinds.kind_of("digits")) == "kid"
+    with pytest.raises(ValueError, match="does not apply to points data; valid: frechet"):
+        objective_key("fid", kinds.kind_of("gaussian"))
 
 
 # ----------------------------------------------------------------------------- searches

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def build_parser() -> argparse.ArgumentParser:
     from tfgan_app.cli import runs, train
-    from tfgan_app.tuning import add_tune_parser
+    from tfgan_app.cli.tune import add_tune_parser
 
     parser = argparse.ArgumentParser(
         prog="tfgan-app", description="Train, sample, evaluate and export GANs (Keras 3 + TF-GAN)")
