@@ -21,7 +21,8 @@ _ATTRIBUTES = {
 }
 _SUBMODULES = ("builders", "callbacks", "data", "losses", "evaluation", "export", "serving",
                "presets", "train", "rundir", "tuning", "distribute", "kinds", "options",
-               "penalties", "sampling", "images", "checkpoint", "remedies", "model")
+               "penalties", "sampling", "images", "checkpoint", "remedies", "model",
+               "keras_workarounds", "randomness", "replication")
 
 __all__ = sorted([*_ATTRIBUTES, *_SUBMODULES])
 

@@ -280,9 +280,9 @@ RUN_SETTINGS = (
     Option("lr_decay_floor", 0.01, number(0, 1), "final fraction of the learning rate",
            "optimizers"),
     Option("plot_every", 1, integer(1), "sample grids and plots every N epochs and after the "
-           "last", "run"),
+           "last (`tfgan_app.callbacks.due`)", "run"),
     Option("backup_every", 1, integer(1), "resumable backups every N epochs and after the "
-           "last", "run"),
+           "last (`tfgan_app.callbacks.due`)", "run"),
     Option("report", None, choice("gaussian", "mode_coverage", optional=True), "what the job "
            "measures at the end into report.json", "run"),
     Option("strategy", "default", anything, "`tf.distribute` strategy name "
