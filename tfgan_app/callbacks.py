@@ -80,21 +80,17 @@ def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
     epochs = np.asarray(history.get("epoch", range(len(history.get("d_loss", [])))))
     epochs = epochs + 1
     fig = Figure(figsize=(10, 3.6))
-    axes = fig.subplots(1, 2)
-    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
-        if key in history:
-            axes[0].plot(epochs, history[key], marker=".", label=label)
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("loss")
-    axes[0].set_title("losses")
-    axes[0].legend()
-    for key, label in (("d_real", "D(real)"), ("d_fake", "D(generated)")):
-        if key in history:
-            axes[1].plot(epochs, history[key], marker=".", label=label)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("mean discriminator output")
-    axes[1].set_title("discriminator outputs")
-    axes[1].legend()
+    panels = (((("d_loss", "discriminator"), ("g_loss", "generator")), "loss", "losses"),
+              ((("d_real", "D(real)"), ("d_fake", "D(generated)")),
+               "mean discriminator output", "discriminator outputs"))
+    for ax, (curves, ylabel, panel_title) in zip(fig.subplots(1, 2), panels):
+        for key, label in curves:
+            if key in history:
+                ax.plot(epochs, history[key], marker=".", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel_title)
+        ax.legend()
     fig.suptitle(title)
     save_figure(fig, path)
 

@@ -120,33 +120,34 @@ def _minimax(generator_name, *, label_smoothing=0.25, generator_label_smoothing=
     return g, d, opts
 
 
-def _wasserstein(*, real_weights=1.0, generated_weights=1.0, weights=1.0):
+def _critic(g_name, d_name, options, *, weights, real_weights, generated_weights, **d_extra):
+    """A pair of TF-GAN's critic losses ``impl.<g_name>`` / ``impl.<d_name>``."""
     impl = _impl()
 
     def g(d_real, d_fake, **_):
-        return impl.wasserstein_generator_loss(d_fake, weights=weights, **_NO_COLLECTION)
+        return getattr(impl, g_name)(d_fake, weights=weights, **_NO_COLLECTION)
 
     def d(d_real, d_fake, **_):
-        return impl.wasserstein_discriminator_loss(
-            d_real, d_fake, real_weights=real_weights, generated_weights=generated_weights,
-            **_NO_COLLECTION)
+        return getattr(impl, d_name)(d_real, d_fake, real_weights=real_weights,
+                                     generated_weights=generated_weights, **d_extra,
+                                     **_NO_COLLECTION)
 
-    return g, d, {}
+    return g, d, options
+
+
+def _wasserstein(*, real_weights=1.0, generated_weights=1.0, weights=1.0):
+    return _critic("wasserstein_generator_loss", "wasserstein_discriminator_loss", {},
+                   weights=weights, real_weights=real_weights,
+                   generated_weights=generated_weights)
 
 
 def _wasserstein_hinge(*, real_hinge=1.0, generated_hinge=1.0, real_weights=1.0,
                        generated_weights=1.0, weights=1.0):
-    impl = _impl()
-
-    def g(d_real, d_fake, **_):
-        return impl.wasserstein_hinge_generator_loss(d_fake, weights=weights, **_NO_COLLECTION)
-
-    def d(d_real, d_fake, **_):
-        return impl.wasserstein_hinge_discriminator_loss(
-            d_real, d_fake, real_weights=real_weights, generated_weights=generated_weights,
-            real_hinge=real_hinge, generated_hinge=generated_hinge, **_NO_COLLECTION)
-
-    return g, d, {"real_hinge": real_hinge, "generated_hinge": generated_hinge}
+    return _critic("wasserstein_hinge_generator_loss", "wasserstein_hinge_discriminator_loss",
+                   {"real_hinge": real_hinge, "generated_hinge": generated_hinge},
+                   weights=weights, real_weights=real_weights,
+                   generated_weights=generated_weights, real_hinge=real_hinge,
+                   generated_hinge=generated_hinge)
 
 
 def _least_squares(*, real_label=1.0, fake_label=0.0, real_weights=1.0, generated_weights=1.0,

@@ -51,6 +51,15 @@ def _shape(shape, what):
     return shape
 
 
+def _with_labels(inputs, h, num_classes):
+    """Conditional nets: add a ``labels int32 [B]`` input and concatenate its one-hot to ``h``."""
+    if not num_classes:
+        return inputs, h
+    labels = keras.Input((), dtype="int32", name="labels")
+    return inputs + [labels], keras.layers.Concatenate()([h, ops.one_hot(labels,
+                                                                          int(num_classes))])
+
+
 def mlp_generator(latent_dim: int, output_shape=(2,), hidden_units=(128, 128),
                   output_activation=None, num_classes=None, batch_norm=False,
                   name="mlp_generator"):
@@ -62,12 +71,7 @@ def mlp_generator(latent_dim: int, output_shape=(2,), hidden_units=(128, 128),
     """
     output_shape = _shape(output_shape, "output_shape")
     z = keras.Input((int(latent_dim),), name="z")
-    inputs = [z]
-    h = z
-    if num_classes:
-        labels = keras.Input((), dtype="int32", name="labels")
-        inputs.append(labels)
-        h = keras.layers.Concatenate()([z, ops.one_hot(labels, int(num_classes))])
+    inputs, h = _with_labels([z], z, num_classes)
     for i, u in enumerate(hidden_units):
         if batch_norm:
             h = keras.layers.Dense(int(u), use_bias=False, name=f"hidden{i + 1}")(h)
@@ -105,12 +109,8 @@ def mlp_discriminator(input_shape=(2,), hidden_units=(128, 128), dropout=0.0, ma
         return keras.layers.Dense(units, activation=activation, name=name)
 
     x_in = keras.Input(input_shape, name="x")
-    inputs = [x_in]
-    h = keras.layers.Flatten()(x_in) if len(input_shape) > 1 else x_in
-    if num_classes:
-        labels = keras.Input((), dtype="int32", name="labels")
-        inputs.append(labels)
-        h = keras.layers.Concatenate()([h, ops.one_hot(labels, int(num_classes))])
+    inputs, h = _with_labels([x_in], keras.layers.Flatten()(x_in) if len(input_shape) > 1
+                             else x_in, num_classes)
     for i, u in enumerate(hidden_units):
         if maxout_pieces:
             h = Maxout(int(u), int(maxout_pieces), name=f"maxout{i + 1}")(h)

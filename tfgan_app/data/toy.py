@@ -76,17 +76,21 @@ def _mixture(modes: np.ndarray, std: float, n: int, seed: int):
     return pts.astype(np.float32)
 
 
+def _named_mixture(name, modes, std, n, seed, **geometry):
+    """``(points, spec)`` of an equal-weight mixture, the spec JSON-ready."""
+    n = _check_n(n)
+    spec = {"name": name, "num_points": n, "seed": seed, "std": std, **geometry,
+            "modes": modes.tolist()}
+    return _mixture(modes, std, n, seed), spec
+
+
 def ring(n: int = 100_000, seed: int = 0, std: float = RING_STD, radius: float = RING_RADIUS,
          num_modes: int = RING_MODES):
     """Mixture of ``num_modes`` Gaussians (std ``std``) on a circle of radius ``radius``.
 
     Returns ``(points float32 [n, 2], spec)`` with ``spec["modes"]`` and ``spec["std"]``.
     """
-    n = _check_n(n)
-    modes = ring_modes(num_modes, radius)
-    spec = {"name": "ring", "num_points": n, "seed": seed, "std": std, "radius": radius,
-            "modes": modes.tolist()}
-    return _mixture(modes, std, n, seed), spec
+    return _named_mixture("ring", ring_modes(num_modes, radius), std, n, seed, radius=radius)
 
 
 def grid(n: int = 100_000, seed: int = 0, std: float = GRID_STD, spacing: float = GRID_SPACING,
@@ -95,11 +99,7 @@ def grid(n: int = 100_000, seed: int = 0, std: float = GRID_STD, spacing: float 
 
     Returns ``(points float32 [n, 2], spec)`` with ``spec["modes"]`` and ``spec["std"]``.
     """
-    n = _check_n(n)
-    modes = grid_modes(side, spacing)
-    spec = {"name": "grid", "num_points": n, "seed": seed, "std": std, "spacing": spacing,
-            "modes": modes.tolist()}
-    return _mixture(modes, std, n, seed), spec
+    return _named_mixture("grid", grid_modes(side, spacing), std, n, seed, spacing=spacing)
 
 
 TOY_DISTRIBUTIONS = {"gaussian": gaussian, "ring": ring, "grid": grid}
