@@ -27,8 +27,8 @@ def _cmd_evaluate(args) -> int:
 def add_sample(sub):
     p = sub.add_parser("sample", help="a PNG grid of samples from a run or a SavedModel export")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("run_dir", nargs="?", help="run directory (samples from ema_generator.keras when the run kept one, "
-                          "else generator.keras)")
+    src.add_argument("run_dir", nargs="?", help="run directory (samples from the EMA generator "
+                          "when the run kept one, else the raw generator)")
     src.add_argument("--saved-model", default=None, help="an exported SavedModel version dir")
     p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/samples/sample.png)")
     p.add_argument("-n", "--num", type=int, default=64, help="number of samples")

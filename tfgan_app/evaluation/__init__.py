@@ -15,6 +15,8 @@ Layout:
 * :mod:`.coverage` -- VEEGAN mode coverage, class coverage.
 * :mod:`.evaluator` -- :class:`Evaluator` (an :class:`ImageEvaluator` or a
   :class:`PointEvaluator`, by :func:`tfgan_app.kinds.kind_of`).
+* :mod:`.objective` -- the tuning objectives: one metric of a run, scored as a search trial
+  is scored (:func:`~tfgan_app.evaluation.objective.evaluate_objective`);
 * :mod:`.report` -- :func:`evaluate_run` (a run directory -> its ``eval.json``),
   :func:`format_table`.
 * :mod:`.callback` -- :class:`EvaluationCallback` (``val_fid``, ``val_kid``, ... in the logs).
