@@ -49,7 +49,7 @@ class Kind:
     """One kind of generated output.
 
     Attributes:
-      name: ``"points"``, ``"images"``, ``"conditional_images"``, ...
+      name: ``"points"``, ``"images"``, ``"conditional_images"``, ``"translation"``, ...
       description: one line for docs and errors.
       matches: ``(data, shape, num_classes) -> bool``: whether a data description (or, when
         ``data`` is ``None``, a sample shape without batch) is of this kind.
@@ -58,7 +58,11 @@ class Kind:
       default_objective: the tuning objective of ``tfgan-app tune`` (a metric, minimised or
         maximised as :mod:`tfgan_app.tuning` says).
       export_outputs: output names of the exported ``sample``/``interpolate`` signatures.
-      picture: ``"scatter"`` (2-D points over the real data) or ``"grid"`` (an image grid).
+      is_image: whether samples are images ``[H, W, C]`` (else vectors).
+      callbacks: ``(run, info, every) -> [keras.callbacks.Callback]``: what pictures training
+        (``run`` a :class:`tfgan_app.rundir.RunDir`, ``info`` the dataset's description).
+      draw: ``(samples, path, *, title, real, modes, rows, scale) -> None``: writes a PNG of
+        samples the way this kind is pictured (``tfgan-app sample``).
     """
 
     name: str
@@ -68,36 +72,46 @@ class Kind:
     default_metrics: tuple
     default_objective: str
     export_outputs: tuple
-    picture: str
-
-    @property
-    def is_image(self) -> bool:
-        return self.picture == "grid"
+    is_image: bool
+    callbacks: Callable
+    draw: Callable
 
     def training_callbacks(self, run, info: dict, every: int = 1) -> list:
-        """The callbacks that picture training for this kind, writing into ``run``
-        (a :class:`tfgan_app.rundir.RunDir`): a scatter plot per ``every`` epochs for points;
-        a sample grid (also to TensorBoard) and a latent interpolation strip for images."""
-        from tfgan_app import callbacks as cb
-
-        if self.picture == "scatter":
-            return [cb.ScatterPlot(run.path(run.SCATTER_PNG), info.get("points"),
-                                   modes=(info.get("spec") or {}).get("modes"), every=every)]
-        return [cb.SampleGrid(run.path(run.SAMPLES), tensorboard_dir=run.path(run.LOGS),
-                              every=every),
-                cb.LatentInterpolation(run.path(run.INTERPOLATION_PNG))]
+        """The callbacks that picture training for this kind, writing into ``run``."""
+        return list(self.callbacks(run, info, every))
 
     def save_picture(self, samples, path: str, *, title: str = "", real=None, modes=None,
                      rows: int | None = None, scale: int = 4) -> None:
         """Write ``samples`` (``[N, 2]`` points or ``[N, H, W, C]`` images in ``[-1, 1]``) to
         the PNG ``path`` the way this kind is pictured."""
-        from tfgan_app import images
+        self.draw(samples, path, title=title, real=real, modes=modes, rows=rows, scale=scale)
 
-        if self.picture == "scatter":
-            real = np.zeros((0, 2)) if real is None else real
-            images.plot_scatter(real, samples, path, title, modes)
-        else:
-            images.save_png(images.image_grid(samples, rows), path, scale=scale)
+
+def _scatter_callbacks(run, info, every):
+    from tfgan_app import callbacks as cb
+
+    return [cb.ScatterPlot(run.path(run.SCATTER_PNG), info.get("points"),
+                           modes=(info.get("spec") or {}).get("modes"), every=every)]
+
+
+def _grid_callbacks(run, info, every):
+    from tfgan_app import callbacks as cb
+
+    return [cb.SampleGrid(run.path(run.SAMPLES), tensorboard_dir=run.path(run.LOGS),
+                          every=every),
+            cb.LatentInterpolation(run.path(run.INTERPOLATION_PNG))]
+
+
+def _draw_scatter(samples, path, *, title="", real=None, modes=None, **_):
+    from tfgan_app import images
+
+    images.plot_scatter(np.zeros((0, 2)) if real is None else real, samples, path, title, modes)
+
+
+def _draw_grid(samples, path, *, rows=None, scale=4, **_):
+    from tfgan_app import images
+
+    images.save_png(images.image_grid(samples, rows), path, scale=scale)
 
 
 _POINT_METRICS = ("mode_coverage", "frechet", "kid", "precision_recall", "density_coverage")
@@ -116,7 +130,8 @@ def _points(data, shape, num_classes):
 
 def _images(data, shape, num_classes):
     if data is not None:
-        return toy_spec(data) is None and _data_rank(data) in (None, 3)
+        return toy_spec(data) is None and _data_rank(data) in (None, 3) and not (
+            isinstance(data, dict) and data.get("paired"))
     return shape is not None and len(shape) == 3
 
 
@@ -126,14 +141,35 @@ def _conditional_images(data, shape, num_classes):
 
 POINTS = Kind("points", "points: vectors, such as the 2-D toy Gaussian and mixtures", _points,
               metrics=_POINT_METRICS, default_metrics=("mode_coverage", "frechet"),
-              default_objective="frechet", export_outputs=("samples",), picture="scatter")
+              default_objective="frechet", export_outputs=("samples",), is_image=False,
+              callbacks=_scatter_callbacks, draw=_draw_scatter)
 IMAGES = Kind("images", "images [H, W, C] in [-1, 1] from noise", _images,
               metrics=_IMAGE_METRICS, default_metrics=_DEFAULT_IMAGE_METRICS,
               default_objective="fid", export_outputs=("images", "images_png_bytes"),
-              picture="grid")
+              is_image=True, callbacks=_grid_callbacks, draw=_draw_grid)
 CONDITIONAL_IMAGES = dataclasses.replace(
     IMAGES, name="conditional_images", description="images from noise and a class label",
     matches=_conditional_images)
+
+def _translation(data, shape, num_classes):
+    return isinstance(data, dict) and bool(data.get("paired"))
+
+
+def _translation_callbacks(run, info, every):
+    from tfgan_app.data.paired import preview_pairs
+    from tfgan_app.translation import Triptych
+
+    return [Triptych(run.path(run.SAMPLES), *preview_pairs(info), every=every,
+                     tensorboard_dir=run.path(run.LOGS))]
+
+
+#: Paired image-to-image translation (:class:`tfgan_app.translation.TranslationGAN`): pictured
+#: as source | generated | target triptychs; judged by PSNR, SSIM and L1 on held-out pairs.
+TRANSLATION = Kind("translation", "images translated from paired source images",
+                   _translation, metrics=("psnr", "ssim", "l1"),
+                   default_metrics=("psnr", "ssim", "l1"), default_objective="psnr",
+                   export_outputs=("images",), is_image=True,
+                   callbacks=_translation_callbacks, draw=_draw_grid)
 
 _REGISTRY: list[Kind] = []
 
@@ -144,7 +180,7 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-for _k in (POINTS, IMAGES, CONDITIONAL_IMAGES):
+for _k in (POINTS, IMAGES, CONDITIONAL_IMAGES, TRANSLATION):
     register(_k)
 
 

@@ -46,6 +46,7 @@ Penalties (added to the discriminator loss by :class:`tfgan_app.GANModel`):
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Callable
 
 import keras
@@ -256,6 +257,28 @@ def get(name: Any = "modified", **options) -> GANLoss:
         raise ValueError(f"invalid option for loss {key!r}: {e}") from None
     return GANLoss(name=key, generator_fn=g, discriminator_fn=d, sigmoid=key in SIGMOID_LOSSES,
                    options=opts, needs_aux=key == "acgan")
+
+
+def combine_adversarial_loss(main_loss, adversarial_loss, weight_factor=None,
+                             gradient_ratio=None, variables=None):
+    """TF-GAN's ``combine_adversarial_loss``: ``main_loss + w * adversarial_loss`` (scalars).
+
+    ``w = weight_factor``, or, with ``gradient_ratio=r``, ``w = (|grad main| / |grad adv|) / r``
+    over ``variables`` (under ``stop_gradient``). TF-GAN's summaries are off; its gradient
+    ratio calls ``tf.gradients``, so it works in a traced step (``fit``), not eagerly.
+    """
+    if gradient_ratio is not None:
+        if tf.executing_eagerly():
+            raise RuntimeError("gradient_ratio balancing needs graph mode (fit's compiled "
+                               "step); use a fixed adversarial weight with run_eagerly")
+        if not variables:
+            raise ValueError("gradient_ratio needs the generator's variables")
+    with warnings.catch_warnings():  # its unconditional v1 summary finds no writer: harmless
+        warnings.simplefilter("ignore", UserWarning)
+        return _impl().combine_adversarial_loss(
+            main_loss, adversarial_loss, weight_factor=weight_factor,
+            gradient_ratio=gradient_ratio, variables=variables, scalar_summaries=False,
+            gradient_summaries=False)
 
 
 # --------------------------------------------------------------------------- penalties

@@ -106,18 +106,7 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         if latent_dim <= 0:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         num_classes = None if num_classes in (None, 0) else int(num_classes)
-        g_inputs = list(generator.inputs or [])
-        if g_inputs:
-            z_dim = g_inputs[0].shape[-1]
-            if z_dim is not None and z_dim != latent_dim:
-                raise ValueError(f"the generator takes latent vectors of size {z_dim}, "
-                                 f"but latent_dim={latent_dim}")
-            if num_classes is None and len(g_inputs) != 1:
-                raise ValueError("the generator has several inputs ([z, labels]?) but "
-                                 "num_classes is not set")
-            if num_classes is not None and len(g_inputs) != 2:
-                raise ValueError(f"num_classes={num_classes} needs a conditional generator "
-                                 f"with inputs [z, labels]; it has {len(g_inputs)} input(s)")
+        self._check_generator(generator, latent_dim, num_classes)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
@@ -132,6 +121,22 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         # Both sub-models are built; mark the wrapper built so fit() (also under a strategy)
         # does not try to build it symbolically by calling it on a data batch.
         self.built = True
+
+    def _check_generator(self, generator, latent_dim, num_classes):
+        """Refuse a generator whose inputs do not fit ``latent_dim`` and ``num_classes``."""
+        g_inputs = list(generator.inputs or [])
+        if not g_inputs:
+            return
+        z_dim = g_inputs[0].shape[-1]
+        if z_dim is not None and z_dim != latent_dim:
+            raise ValueError(f"the generator takes latent vectors of size {z_dim}, "
+                             f"but latent_dim={latent_dim}")
+        if num_classes is None and len(g_inputs) != 1:
+            raise ValueError("the generator has several inputs ([z, labels]?) but "
+                             "num_classes is not set")
+        if num_classes is not None and len(g_inputs) != 2:
+            raise ValueError(f"num_classes={num_classes} needs a conditional generator "
+                             f"with inputs [z, labels]; it has {len(g_inputs)} input(s)")
 
     # ------------------------------------------------------------------ Keras plumbing
 
@@ -347,7 +352,11 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         """Generator loss on one batch: fresh noise, the real batch's labels. A scalar."""
         batch = tf.shape(real)[0]
         fake = self.generator(self._g_inputs(self._noise(batch), labels), training=training)
-        fake = tf.cast(fake, real.dtype)
+        return self.adversarial_generator_loss(real, tf.cast(fake, real.dtype), labels, training)
+
+    def adversarial_generator_loss(self, real, fake, labels, training=True):
+        """The loss pair's generator loss for generated ``fake`` (through the unrolled
+        discriminator when that remedy is on). A scalar."""
         call = None
         if self.options.unrolled_steps > 0 and training:
             call = self._unrolled_discriminator(real, fake, labels)

@@ -19,6 +19,12 @@ from tfgan_app.builders.dcgan import dcgan_discriminator, dcgan_generator  # noq
 
 from tfgan_app.builders.mlp import Maxout, mlp_discriminator, mlp_generator  # noqa: F401
 from tfgan_app.builders.packing import Pack, packed_discriminator, packed_shape  # noqa: F401
+from tfgan_app.builders.pix2pix import (  # noqa: F401
+    DepthToSpace,
+    patchgan_discriminator,
+    srgan_generator,
+    unet_generator,
+)
 from tfgan_app.builders.toy import toy_discriminator, toy_generator  # noqa: F401
 
 
@@ -39,6 +45,13 @@ def _registry():
             conditional_dcgan_generator(latent_dim, data_shape, num_classes, **kw),
             lambda data_shape, num_classes, **kw:
             conditional_dcgan_discriminator(data_shape, num_classes, **kw)),
+        # image-to-image (tfgan_app.translation): source_shape is the input image's shape
+        "unet": (lambda latent_dim, data_shape, num_classes, source_shape=None, **kw:
+                 unet_generator(data_shape, (source_shape or data_shape)[-1], **kw), None),
+        "srgan": (lambda latent_dim, data_shape, num_classes, source_shape=None, **kw:
+                  srgan_generator(data_shape, source_shape or data_shape, **kw), None),
+        "patchgan": (None, lambda data_shape, num_classes, source_shape=None, **kw:
+                     patchgan_discriminator(data_shape, source_shape, **kw)),
     }
 
 
@@ -52,11 +65,13 @@ def pack_degree(spec: dict | None) -> int:
     return int((spec or {}).get("pack") or 1)
 
 
-def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=None):
+def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=None,
+          source_shape=None):
     """Build a generator (``role="generator"``) or discriminator from a preset spec.
 
     ``spec`` is ``{"builder": NAME, **kwargs}``; ``data_shape`` the shape of one example
-    (``(2,)`` for toy points, ``(H, W, C)`` for images). Unknown builders raise ``ValueError``.
+    (``(2,)`` for toy points, ``(H, W, C)`` for images); ``source_shape`` the input image's
+    shape for image-to-image builders. Unknown builders raise ``ValueError``.
     A discriminator spec may add ``"pack": m`` (PacGAN): the builder's network is built for
     ``m`` samples concatenated along the last axis and wrapped by
     :func:`packed_discriminator` (unconditional discriminators only).
@@ -78,9 +93,14 @@ def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=Non
         raise ValueError(f"unknown builder {name!r}; valid builders: {', '.join(sorted(reg))}")
     if role not in ("generator", "discriminator"):
         raise ValueError(f"role must be 'generator' or 'discriminator', got {role!r}")
+    fn = reg[name][0 if role == "generator" else 1]
+    if fn is None:
+        raise ValueError(f"the {name!r} builder has no {role}")
+    if source_shape is not None:
+        spec["source_shape"] = tuple(source_shape)
     try:
         if role == "generator":
-            return reg[name][0](latent_dim, tuple(data_shape), num_classes, **spec)
-        return reg[name][1](tuple(data_shape), num_classes, **spec)
+            return fn(latent_dim, tuple(data_shape), num_classes, **spec)
+        return fn(tuple(data_shape), num_classes, **spec)
     except TypeError as e:
         raise ValueError(f"invalid options for the {name!r} {role} builder: {e}") from None
