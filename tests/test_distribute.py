@@ -92,6 +92,14 @@ def _indexed_gan_class():
             alpha = 0.5 + 0.45 * tf.sin(2.7 * i + 0.3)
             return tf.reshape(alpha, [-1] + [1] * (real.shape.rank - 1))
 
+        def augment_uniform(self, batch, k):
+            # the augmentation's draws in [0, 1): a fixed function of (row, column, draw)
+            draw = local.draw
+            local.draw += 1
+            i = self._global_rows(batch)[:, None]
+            j = tf.range(k, dtype=tf.float32)[None, :]
+            return tf.math.floormod(0.37 * i + 0.61 * j + 0.23 * draw + 0.1, 1.0)
+
     return IndexedNoiseGAN
 
 
@@ -109,6 +117,10 @@ EQUIVALENCE_CASES = {
     # four steps with k = 2: the generator step under tf.cond (merge_call path), EMA, clipping
     "d_steps_2_ema_clip": ("wasserstein", {"d_steps": 2, "ema_decay": 0.5,
                                            "weight_clip": 0.3}, 4),
+    # images (4x4x1): every augmentation op on real and generated images, p adapted after
+    # every step from r_t summed over the replicas (aug_p and r_t are compared as logs)
+    "augment_ada": ("modified", {"augment": "ada,diffaugment", "augment_p": 0.5,
+                                 "ada_target": 0.6, "ada_interval": 1, "ada_kimg": 0.16}, 3),
 }
 
 
@@ -119,7 +131,13 @@ def _models(loss, options, seed=0):
 
     gan_cls = _indexed_gan_class()
     keras.utils.set_random_seed(seed)
-    if loss == "acgan":
+    if options.get("augment"):
+        gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="tanh"),
+                                keras.layers.Reshape((4, 4, 1))])
+        disc = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+        gan = gan_cls(gen, disc, latent_dim=2)
+    elif loss == "acgan":
         k = 3
         inp = keras.Input((2,))
         h = keras.layers.Dense(8, activation="tanh")(inp)
@@ -135,11 +153,15 @@ def _models(loss, options, seed=0):
     return gan
 
 
-def _dataset(loss, batches, batch=16):
+def _dataset(loss, batches, batch=16, images=False):
     import numpy as np
     import tensorflow as tf
 
     rng = np.random.default_rng(7)
+    if images:  # 4x4x1 in [-1, 1], replica 1's half brighter
+        x = rng.uniform(-1, 0.5, size=(batch * batches, 4, 4, 1)).astype(np.float32)
+        x[(np.arange(len(x)) % batch) >= batch // 2] += np.float32(0.5)
+        return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True)
     x = rng.normal(size=(batch * batches, 2)).astype(np.float32) * [1.0, 2.0] + [1.0, 2.0]
     # the second half of every global batch (replica 1's share) lies elsewhere, so per-replica
     # batch statistics differ clearly from the global batch's
@@ -161,14 +183,15 @@ def _one_vs_two(loss, options, batches, jit=False):
     import numpy as np
     import tensorflow as tf
 
+    images = bool(options.get("augment"))
     single = _models(loss, options)
     start = single.get_weights()
-    h1 = single.fit(_dataset(loss, batches), epochs=1, verbose=0).history
+    h1 = single.fit(_dataset(loss, batches, images=images), epochs=1, verbose=0).history
     strategy = _mirrored()
     with strategy.scope():
         mirrored = _models(loss, dict(options, jit_compile=jit) if jit else options)
     mirrored.set_weights(start)
-    h2 = mirrored.fit(_dataset(loss, batches), epochs=1, verbose=0).history
+    h2 = mirrored.fit(_dataset(loss, batches, images=images), epochs=1, verbose=0).history
     w1, w2 = single.get_weights(), mirrored.get_weights()
     return {
         "max_weight_diff": float(max(np.abs(a - b).max() for a, b in zip(w1, w2))),
@@ -178,6 +201,7 @@ def _one_vs_two(loss, options, batches, jit=False):
                        _it(mirrored.d_optimizer),
                        _it(mirrored.g_optimizer)],
         "replicas": strategy.num_replicas_in_sync,
+        "aug_p": [single.augment_probability, mirrored.augment_probability],
     }
 
 
@@ -222,14 +246,17 @@ def _case_noise():
         def draw():
             def fn():
                 real = tf.zeros([4, 2])
-                return gan.sample_latent(4), gan.sample_interpolation_weights(real)
+                return (gan.sample_latent(4), gan.sample_interpolation_weights(real),
+                        gan.augment_uniform(4, 3))
             return strategy.run(fn)
 
-        z, alpha = draw()
+        z, alpha, aug = draw()
         z = [np.asarray(v) for v in strategy.experimental_local_results(z)]
         alpha = [np.asarray(v) for v in strategy.experimental_local_results(alpha)]
+        aug = [np.asarray(v) for v in strategy.experimental_local_results(aug)]
         return {"z_differ": bool(not np.allclose(z[0], z[1])),
                 "alpha_differ": bool(not np.allclose(alpha[0], alpha[1])),
+                "augment_differ": bool(not np.allclose(aug[0], aug[1])),
                 "z_std": float(np.std(np.concatenate(z)))}
 
     out = {"folded": per_replica_draws()}
@@ -307,6 +334,9 @@ def test_two_replicas_step_equals_one_device_step(equivalence, case):
     assert (d1, g1) == (d2, g2)
     if case.startswith("d_steps_2"):
         assert (d1, g1) == (4, 2)
+    if case == "augment_ada":  # p moved (every step) and identically on both
+        assert 0 < r["aug_p"][0] < 1 and r["aug_p"][0] != 0.5 and abs(r["aug_p"][0] - r["aug_p"][1]) < TOL, r
+        assert {"aug_p", "r_t"} <= set(r["log_diff"]), r
 
 
 @pytest.mark.slow
@@ -325,11 +355,13 @@ def noise(tmp_path_factory):
 @pytest.mark.slow
 def test_replicas_draw_different_noise(noise):
     assert noise["folded"]["z_differ"] and noise["folded"]["alpha_differ"]
+    assert noise["folded"]["augment_differ"]  # every replica draws its own augmentation
     assert 0.5 < noise["folded"]["z_std"] < 2.0
     # with one shared seed (the replica id not folded in) the replicas draw the same noise,
     # which is what the assertion above would catch
     assert not noise["shared_seed_control"]["z_differ"]
     assert not noise["shared_seed_control"]["alpha_differ"]
+    assert not noise["shared_seed_control"]["augment_differ"]
 
 
 @pytest.mark.slow

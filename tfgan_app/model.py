@@ -52,6 +52,7 @@ import tensorflow as tf
 
 from tfgan_app import losses as losses_lib
 from tfgan_app import remedies, replication, sampling
+from tfgan_app.augment import AugmentedTraining
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
 from tfgan_app.options import TrainingOptions, active_penalties
 from tfgan_app.randomness import SeededTraining
@@ -73,7 +74,7 @@ def _run_steps(data, epochs, steps_per_epoch) -> int:
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
-class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
+class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Model):
     """A GAN as one Keras model: ``compile()`` with two optimizers and a loss pair, ``fit()``.
 
     Args:
@@ -118,6 +119,7 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.ema_generator = None
+        self._init_augmentation()  # tfgan_app.augment: p, its metrics, its saved state
         # Both sub-models are built; mark the wrapper built so fit() (also under a strategy)
         # does not try to build it symbolically by calling it on a data batch.
         self.built = True
@@ -147,7 +149,7 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
-                self.d_fake_tracker]
+                self.d_fake_tracker, *self.augment_metrics()]
 
     @property
     def d_conditional(self) -> bool:
@@ -205,6 +207,7 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
         self._penalties = active_penalties(self.options)
+        self._compile_augmentation(self.options)
         self._noise_horizon = self.options.instance_noise_steps
         if opts.ema_decay is not None and getattr(self, "ema_generator", None) is None:
             self.ema_generator = keras.models.clone_model(self.generator)
@@ -304,7 +307,9 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
         return z if self.num_classes is None else [z, labels]
 
     def _d_inputs(self, x):
-        """``x`` plus the current instance noise (identity when the remedy is off)."""
+        """``x`` augmented (:mod:`tfgan_app.augment`) plus the current instance noise (each the
+        identity when off)."""
+        x = self.augment_images(x)
         if self.options.instance_noise <= 0:
             return x
         std = remedies.instance_noise_std(self.d_optimizer.iterations,
@@ -450,6 +455,7 @@ class GANModel(SeededTraining, KerasFitWorkarounds, keras.Model):
             raise RuntimeError("call compile() before fit()")
         real, labels = self._unpack(data)
         d_loss, d_real, d_fake = self._d_step(real, labels)
+        self.update_augment_p(d_real)  # ADA's r_t and p (tfgan_app.augment); no-op when off
         if self.options.d_steps == 1:
             g_loss = self._g_step(real, labels)
             g_weight = 1.0

@@ -138,6 +138,12 @@ def _loss(value):
     return value
 
 
+def _augment(value):
+    from tfgan_app.augment import check_policy  # lazily: it imports TensorFlow
+
+    return check_policy(value)
+
+
 def _jit(value):
     if value not in ("auto", True, False):
         raise ValueError(f"expected 'auto', true or false, got {value!r}")
@@ -165,6 +171,16 @@ _CORE = (
            "input, annealed linearly to 0; 0: off", "remedy"),
     Option("instance_noise_steps", None, integer(1, optional=True), "D steps of the "
            "annealing; None: the whole `fit()` run (epochs x steps per epoch)", "remedy"),
+    Option("augment", None, _augment, "differentiable augmentation of every D input, real and "
+           "generated: 'diffaugment', 'ada' or comma-separated ops (`tfgan_app.augment`); "
+           "None: off", "remedy"),
+    Option("augment_p", None, number(0, 1, optional=True), "probability of each augmentation "
+           "op; None: 1 with a fixed p, 0 to start an adaptive p", "remedy"),
+    Option("ada_target", None, number(0, 1, open_min=True, optional=True), "ADA: move p so "
+           "r_t = E[sign D(real)] tends to this (the paper: 0.6); None: p fixed", "remedy"),
+    Option("ada_interval", 4, integer(1), "ADA: D steps between adjustments of p", "remedy"),
+    Option("ada_kimg", 500.0, number(0, open_min=True), "ADA: thousands of real images over "
+           "which p can move by 1", "remedy"),
     Option("jit_compile", "auto", _jit, "XLA-compile the training step ('auto', true, false)",
            "execution"),
     Option("steps_per_execution", 1, integer(1), "training steps per compiled call",
@@ -327,4 +343,7 @@ def markdown_table() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown_table())
+    # the penalties register into the imported module, not into this __main__ copy
+    from tfgan_app import options as _options
+
+    print(_options.markdown_table())
