@@ -356,6 +356,11 @@ class AugmentedTraining:
         if len(shape) != 3:
             raise ValueError(f"augment={opts.augment!r} needs images [H, W, C]; the generator "
                              f"produces samples of shape {shape}")
+        d_inputs = list(self.discriminator.inputs or [])
+        if len(d_inputs) == 2 and len(d_inputs[1].shape) == 4:
+            # (image, source) pairs need one geometric draw for both images: not built yet
+            raise ValueError(f"augment={opts.augment!r}: augmenting (image, source) pairs of a "
+                             "translation model is not supported yet; use augment=None")
         self._augment_ops = policy_ops(opts.augment)
         p = opts.augment_p
         if p is None:

@@ -1,0 +1,270 @@
+"""Small-data GANs with and without differentiable augmentation (DiffAugment, ADA), measured.
+
+Usage:
+  python benchmarks/augmentation.py digits [--seeds 0,1,2,3,4] [--variants none,aug]
+  python benchmarks/augmentation.py cgan [--seeds 0]
+  python benchmarks/augmentation.py mnist [--seeds 0] [--sizes 500,2000,8000]
+  python benchmarks/augmentation.py throughput      (images/s with and without, one process)
+
+``digits``: the default preset (``digits-dcgan``) trained as ``tfgan-app train`` does, once per
+variant and seed, same epochs; each variant is the preset plus ``--set`` overrides (see
+``VARIANTS``). Judged on 1,000 samples (seed 0):
+
+* the offline digits classifier (``benchmarks/digits_quality.py``'s protocol and ``judge``):
+  confident rate (softmax > 0.9) over the real held-out digits' rate (target >= 0.95), the
+  smallest class share (target >= 7%);
+* FID in that classifier's 64-D features against the 359 held-out digits, and the floor:
+  the 1,438 real training digits against the same held-out digits (target: within 2x);
+* a second judge of another family: scikit-learn's logistic regression on the raw 64 pixels,
+  trained on the training digits; the same confident-rate ratio and smallest class share.
+
+``cgan``: ``digits-cgan`` with the augmentation variant: label agreement of 100 samples per
+class (target >= 99%). ``mnist``: the data-size curve on ``../shared/data/mnist`` (the MNIST
+test set; the last 2,000 held out). Results accumulate in
+``benchmarks/results/augmentation.json`` (rows already there are kept and not re-run) and a
+Markdown copy ``augmentation.md``. Quality figures are deterministic per seed on one machine;
+``throughput`` is a timing and only means something on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import RESULTS, machine, table, write  # noqa: E402
+from digits_quality import judge  # noqa: E402
+
+NAME = "augmentation"
+MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                         "data", "mnist")
+
+#: variant name -> ``--set`` overrides on top of the preset
+VARIANTS = {
+    "none": {"augment": None},
+    "diffaugment": {"augment": "diffaugment"},
+    "translation_color": {"augment": "translation,color"},
+    "ada": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
+    "aug": {},  # the preset as it is (its own recipe)
+}
+
+
+def _load():
+    path = os.path.join(RESULTS, f"{NAME}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"rows": []}
+
+
+def _save(payload):
+    payload = {k: v for k, v in payload.items() if k != "machine"}
+    write(NAME, payload)
+    lines = [f"# Augmentation benchmark\n\nCPU: {_cpu()}; {machine()['date']}\n"]
+    for part, cols in _COLUMNS.items():
+        rows = [r for r in payload["rows"] if r["part"] == part]
+        if rows:
+            lines += [f"## {part}\n", table(rows, cols), ""]
+    for k in ("floor", "logreg"):
+        if k in payload:
+            lines.append(f"{k}: {json.dumps(payload[k])}\n")
+    tmp = os.path.join(RESULTS, f"{NAME}.md.tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines))
+    os.replace(tmp, os.path.join(RESULTS, f"{NAME}.md"))
+
+
+_COLUMNS = {
+    "digits": ["variant", "seed", "epochs", "ratio_to_real", "min_class_share", "fid",
+               "fid_over_floor", "logreg_ratio", "logreg_min_share", "final_aug_p"],
+    "cgan": ["variant", "seed", "epochs", "label_agreement", "confident_rate", "final_aug_p"],
+    "mnist": ["variant", "size", "seed", "fid", "kid", "confident_rate", "final_aug_p"],
+}
+
+
+def _cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
+def _done(payload, **key):
+    return any(all(r.get(k) == v for k, v in key.items()) for r in payload["rows"])
+
+
+def _digits_judges():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from tfgan_app import data
+    from tfgan_app.evaluation import classifier_extractor, classify, digits_classifier
+    from tfgan_app.evaluation.metrics import frechet_distance
+
+    clf = digits_classifier()
+    ext = classifier_extractor(clf)
+    x_train, y_train = data.load_digits_arrays("train")
+    x_test, y_test = data.load_digits_arrays("test")
+    _, conf = classify(x_test, clf)
+    real_rate = float((conf > 0.9).mean())
+    feats = lambda x: ext(x).features  # noqa: E731
+    test_f = feats(x_test)
+    floor = frechet_distance(feats(x_train), test_f)
+    lr = LogisticRegression(max_iter=5000, C=1.0)
+    lr.fit(x_train.reshape(len(x_train), -1), y_train)
+    lr_acc = float(lr.score(x_test.reshape(len(x_test), -1), y_test))
+    lr_real = float((lr.predict_proba(x_test.reshape(len(x_test), -1)).max(1) > 0.9).mean())
+
+    def score(gan, n=1000, seed=0):
+        row = judge(gan, clf, real_rate, n=n, seed=seed)
+        if gan.num_classes:
+            return row
+        x = gan.generate(n, seed=seed)
+        fid = frechet_distance(feats(x), test_f)
+        prob = lr.predict_proba(x.reshape(n, -1))
+        shares = np.bincount(prob.argmax(1), minlength=10) / n
+        row.update(fid=fid, fid_over_floor=fid / floor,
+                   logreg_ratio=float((prob.max(1) > 0.9).mean()) / lr_real,
+                   logreg_min_share=float(shares.min()))
+        return row
+
+    info = {"classifier_real_confident_rate": real_rate, "fid_floor_train_vs_heldout": floor,
+            "logreg_heldout_accuracy": lr_acc, "logreg_real_confident_rate": lr_real}
+    return score, info
+
+
+def run_preset(part, preset, variants, seeds, overrides):
+    from tfgan_app import train
+
+    payload = _load()
+    score, info = _digits_judges()
+    payload["floor"] = info
+    print(info, flush=True)
+    for variant in variants:
+        for seed in seeds:
+            if _done(payload, part=part, variant=variant, seed=seed):
+                continue
+            settings = train.resolve_settings(preset, seed=seed, overrides=overrides)
+            settings = train.presets.apply_overrides(settings, VARIANTS[variant])
+            with tempfile.TemporaryDirectory() as out:
+                result = train.train(settings, out, verbose=0)
+            gan = result["gan"]
+            row = {"part": part, "preset": preset, "variant": variant, "seed": seed,
+                   "epochs": settings["epochs"], "overrides": overrides,
+                   "settings": {k: settings[k] for k in ("augment", "augment_p", "ada_target",
+                                                          "ada_kimg", "epochs")},
+                   "final_aug_p": gan.augment_probability if gan.options.augment else None,
+                   "aug_p_history": (result["history"].get("aug_p") or [])[::25],
+                   "r_t_history": (result["history"].get("r_t") or [])[::25],
+                   **score(gan)}
+            print({k: v for k, v in row.items() if "history" not in k}, flush=True)
+            payload = _load()
+            payload["floor"] = info
+            payload["rows"].append(row)
+            _save(payload)
+    return payload
+
+
+def run_mnist(variants, seeds, sizes, epochs_images):
+    """The data-size curve: train on the first N of the MNIST test set's first 8,000 images,
+    judge against the last 2,000 with the offline MNIST classifier's features."""
+    import numpy as np
+
+    from tfgan_app import data, train
+    from tfgan_app.data.idx import load_idx_arrays
+    from tfgan_app.evaluation import classifier_extractor, classify, mnist_classifier
+    from tfgan_app.evaluation.metrics import frechet_distance, kernel_distance
+
+    x, _ = load_idx_arrays(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz"),
+                           os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+    x = (x.astype(np.float32) / 127.5 - 1.0)[..., None]
+    heldout = x[-2000:]
+    clf = mnist_classifier(MNIST_DIR)
+    ext = classifier_extractor(clf)
+    feats = lambda a: ext(a).features  # noqa: E731
+    held_f = feats(heldout)
+    for size in sizes:
+        for variant in variants:
+            for seed in seeds:
+                payload = _load()
+                if _done(payload, part="mnist", variant=variant, seed=seed, size=size):
+                    continue
+                settings = train.resolve_settings("mnist-dcgan", seed=seed)
+                settings = train.presets.apply_overrides(settings, VARIANTS[variant])
+                settings["batch_size"] = 64
+                settings["epochs"] = max(1, epochs_images // size)
+                ds = data.from_arrays(x[:size], batch_size=64, seed=seed, name="mnist-subset")
+                gan = train.build_gan(settings, ds.info)
+                gan.fit(ds, epochs=settings["epochs"], verbose=0)
+                gen = gan.generate(2000, seed=0)
+                _, conf = classify(gen, clf)
+                gf = feats(gen)
+                row = {"part": "mnist", "variant": variant, "size": size, "seed": seed,
+                       "epochs": settings["epochs"], "fid": frechet_distance(gf, held_f),
+                       "kid": kernel_distance(gf, held_f)["kid"],
+                       "confident_rate": float((conf > 0.9).mean()),
+                       "final_aug_p": gan.augment_probability if gan.options.augment else None}
+                print(row, flush=True)
+                payload = _load()
+                payload["rows"].append(row)
+                _save(payload)
+
+
+def run_throughput(variant, steps=200):
+    """Images/s of digits-dcgan's training step without and with ``variant`` (same process)."""
+    from tfgan_app import train
+
+    rows = []
+    for v in ("none", variant):
+        settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
+                                                 VARIANTS[v])
+        ds, info = train.make_dataset(settings)
+        gan = train.build_gan(settings, info)
+        gan.fit(ds, epochs=1, verbose=0)  # trace and warm up
+        t0 = time.time()
+        epochs = max(1, steps // 22)
+        gan.fit(ds, epochs=epochs, verbose=0)
+        rows.append({"variant": v, "images_per_s": epochs * 22 * 64 / (time.time() - t0)})
+    print(table(rows, ["variant", "images_per_s"]))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", choices=["digits", "cgan", "mnist", "throughput"])
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--variants", default="none,aug")
+    p.add_argument("--sizes", default="500,2000,8000")
+    p.add_argument("--mnist-images", type=int, default=400_000,
+                   help="images seen per MNIST run (epochs = this / size)")
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s) {unknown}; expected {sorted(VARIANTS)}")
+    if args.part == "throughput":
+        run_throughput(variants[-1])
+        return
+    if args.part == "mnist":
+        run_mnist(variants, seeds, [int(s) for s in args.sizes.split(",")], args.mnist_images)
+    else:
+        preset = "digits-dcgan" if args.part == "digits" else "digits-cgan"
+        run_preset(args.part, preset, variants, seeds, args.overrides)
+    payload = _load()
+    for part, cols in _COLUMNS.items():
+        rows = [r for r in payload["rows"] if r["part"] == part]
+        if rows:
+            print(f"\n{part}\n" + table(rows, cols))
+
+
+if __name__ == "__main__":
+    main()
