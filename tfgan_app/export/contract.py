@@ -89,6 +89,18 @@ TEMP_PREFIX = ".tmp-"
 FORMATS = ("saved_model", "tflite")
 #: Largest ``num_samples``/``steps`` a signature accepts unless the export says otherwise.
 DEFAULT_MAX_SAMPLES = 1024
+#: The input that fixes how many items a signature's outputs hold (their first dimension):
+#: the rows of ``z``, ``num_samples`` or ``steps``.
+BATCH_INPUT = {SERVING_SIGNATURE: "z", SAMPLE_SIGNATURE: "num_samples", INTERPOLATE_SIGNATURE: "steps"}
+#: Largest response a client reads, in bytes: a REST body or a gRPC message (the gRPC
+#: channel's receive limit). 1,024 RGB images of 64x64 (JSON numbers and their PNGs) fit;
+#: the clients take ``max_response_bytes`` for larger answers.
+MAX_RESPONSE_BYTES = 256 << 20
+#: Largest image a client decodes, in pixels (``H * W``) per image: a PNG's header is read
+#: before its pixels, so a small file that claims a huge image is refused undecoded.
+MAX_IMAGE_PIXELS = 4096 * 4096
+#: Largest batch of decoded PNGs, in bytes (``N * H * W * C``), checked before decoding.
+MAX_DECODED_BYTES = 1 << 30
 EXPORT_FORMAT_VERSION = 1
 
 
