@@ -12,6 +12,9 @@ name                            source
 ``<name>`` (a TFDS builder)     same as ``tfds:<name>``, e.g. ``mnist``, ``cifar10``
 ``folder:<path>``               :func:`~tfgan_app.data.from_directory`
 ``idx:<images>[,<labels>]``     :func:`~tfgan_app.data.from_idx`
+``pairs:<images>[:<split>]``    (source, target) pairs derived by ``task`` (a keyword:
+                                ``{"name": "inpaint", ...}``) from offline images ``digits``
+                                or ``photos`` (:func:`tfgan_app.data.paired.derived_pairs`)
 ==============================  ===========================================================
 """
 
@@ -25,7 +28,8 @@ from tfgan_app.data.toy import TOY_DISTRIBUTIONS
 from tfgan_app.data.toy_data import from_toy
 
 DATASET_CHOICES = ("digits", "digits:<split>", "gaussian", "ring", "grid", "tfds:<name>",
-                   "<tfds name>", "folder:<path>", "idx:<images>[,<labels>]")
+                   "<tfds name>", "folder:<path>", "idx:<images>[,<labels>]",
+                   "pairs:<digits|photos>[:<split>]")
 
 
 def dataset_by_name(name: str, **kwargs):
@@ -66,6 +70,16 @@ def dataset_by_name(name: str, **kwargs):
         if not rest:
             raise ValueError("folder: needs a path, e.g. folder:/data/faces")
         ds = from_directory(rest, **kwargs)
+    elif kind == "pairs":
+        from tfgan_app.data.paired import derived_pairs
+
+        images, _, split = rest.partition(":")
+        if "task" not in kwargs:
+            raise ValueError(f"{name!r} needs a task, e.g. dataset_options "
+                             '{"task": {"name": "inpaint"}}')
+        kwargs.pop("with_labels", None)
+        ds, _ = derived_pairs(images, kwargs.pop("task"), split or kwargs.pop("split", "train"),
+                              **kwargs)
     elif kind == "idx":
         parts = [p for p in rest.split(",") if p]
         if len(parts) not in (1, 2):
