@@ -63,6 +63,8 @@ class Kind:
         (``run`` a :class:`tfgan_app.rundir.RunDir`, ``info`` the dataset's description).
       draw: ``(samples, path, *, title, real, modes, rows, scale) -> None``: writes a PNG of
         samples the way this kind is pictured (``tfgan-app sample``).
+      make_model: ``(generator, discriminator, settings) -> keras.Model``: the model class that
+        trains this kind, constructed for a run's settings (:func:`tfgan_app.train.build_gan`).
     """
 
     name: str
@@ -75,6 +77,11 @@ class Kind:
     is_image: bool
     callbacks: Callable
     draw: Callable
+    make_model: Callable = None
+
+    def build_model(self, generator, discriminator, settings: dict):
+        """The (uncompiled) model that trains this kind (see ``make_model``)."""
+        return (self.make_model or _gan_model)(generator, discriminator, settings)
 
     def training_callbacks(self, run, info: dict, every: int = 1) -> list:
         """The callbacks that picture training for this kind, writing into ``run``."""
@@ -85,6 +92,20 @@ class Kind:
         """Write ``samples`` (``[N, 2]`` points or ``[N, H, W, C]`` images in ``[-1, 1]``) to
         the PNG ``path`` the way this kind is pictured."""
         self.draw(samples, path, title=title, real=real, modes=modes, rows=rows, scale=scale)
+
+
+def _gan_model(generator, discriminator, settings):
+    from tfgan_app.model import GANModel
+
+    return GANModel(generator, discriminator, latent_dim=int(settings["latent_dim"]),
+                    num_classes=settings.get("num_classes"), seed=int(settings["seed"]))
+
+
+def _translation_model(generator, discriminator, settings):
+    from tfgan_app.translation import TranslationGAN
+
+    return TranslationGAN(generator, discriminator, seed=int(settings["seed"]),
+                          **(settings.get("translation") or {}))
 
 
 def _scatter_callbacks(run, info, every):
@@ -169,7 +190,8 @@ TRANSLATION = Kind("translation", "images translated from paired source images",
                    _translation, metrics=("psnr", "ssim", "l1"),
                    default_metrics=("psnr", "ssim", "l1"), default_objective="psnr",
                    export_outputs=("images",), is_image=True,
-                   callbacks=_translation_callbacks, draw=_draw_grid)
+                   callbacks=_translation_callbacks, draw=_draw_grid,
+                   make_model=_translation_model)
 
 _REGISTRY: list[Kind] = []
 

@@ -282,6 +282,10 @@ RUN_SETTINGS = (
            "(`tfgan_app.builders.build`)", "networks"),
     Option("discriminator", {"builder": "mlp"}, builder_spec, "same, for the discriminator",
            "networks"),
+    Option("translation", None, lambda v: None if v is None else mapping(v),
+           "image-to-image runs: `TranslationGAN` keywords (`reconstruction`, "
+           "`reconstruction_weight`, `adversarial_weight`, `gradient_ratio`, "
+           "`reconstruction_only`); None: noise-to-sample GANs", "networks"),
     Option("d_lr", 2e-4, number(0, open_min=True), "discriminator Adam learning rate",
            "optimizers"),
     Option("g_lr", 2e-4, number(0, open_min=True), "generator Adam learning rate",
