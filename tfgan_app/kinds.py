@@ -177,10 +177,10 @@ def _translation(data, shape, num_classes):
 
 
 def _translation_callbacks(run, info, every):
-    from tfgan_app.data.paired import preview_pairs
+    from tfgan_app.data.paired import heldout_pairs
     from tfgan_app.translation import Triptych
 
-    return [Triptych(run.path(run.SAMPLES), *preview_pairs(info), every=every,
+    return [Triptych(run.path(run.SAMPLES), *heldout_pairs(info, 8), every=every,
                      tensorboard_dir=run.path(run.LOGS))]
 
 

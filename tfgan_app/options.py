@@ -303,8 +303,8 @@ RUN_SETTINGS = (
            "last (`tfgan_app.callbacks.due`)", "run"),
     Option("backup_every", 1, integer(1), "resumable backups every N epochs and after the "
            "last (`tfgan_app.callbacks.due`)", "run"),
-    Option("report", None, choice("gaussian", "mode_coverage", optional=True), "what the job "
-           "measures at the end into report.json", "run"),
+    Option("report", None, choice("gaussian", "mode_coverage", "translation", optional=True),
+           "what the job measures at the end into report.json", "run"),
     Option("strategy", "default", anything, "`tf.distribute` strategy name "
            "(`tfgan_app.distribute.get_strategy`)", "run"),
     Option("mixed_precision", None, anything, "dtype policy: mixed_float16, mixed_bfloat16, "

@@ -239,3 +239,19 @@ class Triptych(keras.callbacks.Callback):
         if self.tensorboard_dir:
             with tf.summary.create_file_writer(self.tensorboard_dir).as_default():
                 tf.summary.image("triptych", grid[None], step=epoch + 1)
+
+
+def translation_report(gan, info: dict) -> dict:
+    """``report.json`` of an image-to-image run: mean PSNR (dB), SSIM and L1 of the (EMA)
+    generator on every held-out pair of its data, beside the input's own baseline (the source
+    resized bicubically: plain upsampling for super-resolution, the masked input for
+    inpainting)."""
+    from tfgan_app.data.paired import heldout_pairs, naive_translation
+
+    sources, targets = heldout_pairs(info)
+    model = {k: float(tf.reduce_mean(v)) for k, v in
+             image_quality(targets, gan.translate(sources)).items()}
+    base = {k: float(tf.reduce_mean(v)) for k, v in
+            image_quality(targets, naive_translation(sources, targets.shape[1:])).items()}
+    return {"num_pairs": int(len(targets)), "task": info.get("task"), "model": model,
+            "baseline": base, "baseline_is": "the source resized bicubically to the target"}

@@ -162,14 +162,28 @@ def derived_pairs(images: str, task: dict, split: str = "train", *, batch_size: 
     return ds, ds.info
 
 
-def preview_pairs(info: dict, n: int = 8):
-    """``(sources, targets)``: ``n`` held-out pairs of a derived dataset described by ``info``
-    (its ``task`` applied to the ``test`` split of its offline images), for pictures."""
+def heldout_pairs(info: dict, n: int | None = None):
+    """``(sources, targets)``: held-out pairs of a derived dataset described by ``info`` (its
+    ``task`` applied to the ``test`` split of its offline images; the first ``n``, or all),
+    for pictures and the end-of-run report."""
     task = info.get("task")
     if not task or info.get("source") not in OFFLINE:
-        raise ValueError("preview pairs need a dataset derived from offline images "
+        raise ValueError("held-out pairs need a dataset derived from offline images "
                          f"(tfgan_app.data.paired.derived_pairs); got {info.get('name')!r}")
     task = dict(task)
+    patches = None if n is None else max(int(n), 8)
     targets = offline_images(info["source"], "test", image_size=int(info["image_size"]),
-                             num_patches=max(n, 8), seed=int(info.get("seed") or 0))[:n]
+                             num_patches=patches, seed=int(info.get("seed") or 0))[:n]
     return derive(task.pop("name"), targets, seed=int(info.get("seed") or 0), **task), targets
+
+
+def naive_translation(sources, target_shape) -> np.ndarray:
+    """The input's own baseline: the source resized bicubically to the target's size (the
+    masked input itself for inpainting; channels repeated or averaged to match)."""
+    s = np.asarray(sources, np.float32)
+    h, w, c = target_shape
+    if s.shape[1:3] != (h, w):
+        s = np.clip(tf.image.resize(s, [h, w], method="bicubic").numpy(), -1.0, 1.0)
+    if s.shape[-1] != c:
+        s = np.repeat(s.mean(-1, keepdims=True), c, axis=-1)
+    return s.astype(np.float32)
