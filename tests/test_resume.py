@@ -131,7 +131,7 @@ def test_resume_refuses_other_settings_and_no_resume_starts_afresh(tmp_path):
 
 def test_one_schedule_every_n_epochs_and_after_the_last(tmp_path):
     """``callbacks.due`` is the one "every N epochs and after the last" rule: the plots use it
-    (through ``_due``) and so does RunBackup, which keeps only its newest complete backup."""
+    (through ``_due``) and so does RunBackup, which keeps its two newest complete backups."""
     from tfgan_app import callbacks
 
     assert [e for e in range(7) if callbacks.due(e, 3, 7)] == [2, 5, 6]
@@ -155,7 +155,8 @@ def test_one_schedule_every_n_epochs_and_after_the_last(tmp_path):
     x = np.zeros((4, 2), np.float32)
     model.fit(x, x[:, :1], epochs=7, verbose=0, callbacks=[backup, Listing()])
     assert seen == [None, None, 3, 3, 3, 6, 7]
-    assert sorted(os.listdir(tmp_path / "backup")) == ["ckpt-000007"]
+    # the newest two are kept (checkpoint.KEEP): a healthy one survives a bad newest
+    assert sorted(os.listdir(tmp_path / "backup")) == ["ckpt-000006", "ckpt-000007"]
     meta = json.loads((tmp_path / "backup" / "ckpt-000007" / "meta.json").read_text())
     assert meta == {"epoch": 7, "note": 0.5}
     # an incomplete backup (no weights, or a temporary directory) and corrupt metadata are

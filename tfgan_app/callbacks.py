@@ -1,5 +1,7 @@
 """Keras callbacks for watching a GAN train: pictures, curves and the run's history.
 
+* :class:`TrainingGuard` -- stops ``fit`` at the first epoch with NaN or infinite losses or
+  weights (:class:`tfgan_app.utils.NonFiniteError`) and warns when a loss diverges.
 * :class:`HistoryWriter` -- ``history.json`` rewritten (atomically) after every epoch.
 * :class:`LossCurves` -- ``plots/losses.png``: D and G losses (and D's outputs) per epoch.
 * :class:`ScatterPlot` -- 2-D toy data: real against generated points, ``plots/scatter.png``.
@@ -13,6 +15,7 @@ All files are written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -20,7 +23,19 @@ from matplotlib.figure import Figure  # never pyplot: see tfgan_app.images
 
 from tfgan_app.images import image_grid, plot_scatter, save_figure, save_png, to_uint8  # noqa: F401
 from tfgan_app.sampling import latent_vectors
-from tfgan_app.utils import write_json
+from tfgan_app.utils import NonFiniteError, non_finite_logs, non_finite_variables, write_json
+
+#: A logged loss whose magnitude passes this is reported as diverging (README, "Reliability").
+DIVERGENCE_WARNING = 1e6
+
+#: What makes GAN training produce NaN or infinite values, most likely first (README,
+#: "Reliability" and "Training failures and their remedies").
+NON_FINITE_CAUSES = (
+    "learning rates too high (d_lr, g_lr)",
+    "a Wasserstein loss without weight_clip or gradient_penalty",
+    "float16 overflow under mixed_float16",
+    "NaN or inf in the training data",
+)
 
 
 def due(epoch: int, every: int, epochs: int | None) -> bool:
@@ -49,6 +64,76 @@ def due(epoch: int, every: int, epochs: int | None) -> bool:
 def _due(callback, epoch) -> bool:
     """:func:`due` for a callback with an ``every`` attribute, inside ``fit``."""
     return due(epoch, callback.every, (callback.params or {}).get("epochs"))
+
+
+def state_variables(model) -> list:
+    """The variables of a model's training state: its weights (networks, EMA copy) and the
+    variables of its optimizers (``optimizer``, ``d_optimizer``, ``g_optimizer``)."""
+    out, seen = list(model.weights), set()
+    for attr in ("optimizer", "d_optimizer", "g_optimizer"):
+        opt = getattr(model, attr, None)
+        if opt is not None and id(opt) not in seen:
+            seen.add(id(opt))
+            out.extend(opt.variables)
+    return out
+
+
+def _learning_rates(model) -> str:
+    rates = []
+    for attr in ("d_optimizer", "g_optimizer"):
+        lr = getattr(getattr(model, attr, None), "learning_rate", None)
+        try:
+            rates.append(f"{attr[0]}_lr={float(np.asarray(lr)):.3g}")
+        except (TypeError, ValueError):  # a schedule
+            continue
+    return f" ({', '.join(rates)})" if rates else ""
+
+
+class TrainingGuard(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch whose losses or weights are not finite.
+
+    At the end of every epoch the logged losses (keys not starting with ``val_``) and the
+    whole training state (:func:`state_variables`) are checked; NaN or infinity raises
+    :class:`tfgan_app.utils.NonFiniteError` at once, naming the epoch, the quantities and the
+    likely causes, so nothing after it in the callback list (history, backup, pictures) records
+    that epoch. A loss whose magnitude passes ``warn_above`` (default
+    :data:`DIVERGENCE_WARNING`) prints one warning to stderr (kept in ``self.warning``): the
+    run is most likely diverging although its values are still finite.
+    """
+
+    def __init__(self, warn_above: float = DIVERGENCE_WARNING):
+        super().__init__()
+        self.warn_above = float(warn_above)
+        self.warning = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        epochs = (self.params or {}).get("epochs")
+        where = f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else "")
+        bad = non_finite_logs(logs, skip_prefix="val_")
+        variables = non_finite_variables(state_variables(self.model))
+        if bad or variables:
+            what = [", ".join(f"{k}={v}" for k, v in sorted(bad.items()))] if bad else []
+            if variables:
+                shown = ", ".join(variables[:3]) + (", ..." if len(variables) > 3 else "")
+                what.append(f"{len(variables)} weight or optimizer variable(s): {shown}")
+            causes = list(NON_FINITE_CAUSES)
+            causes[0] = causes[0].split(" (")[0] + _learning_rates(self.model)
+            raise NonFiniteError(
+                f"training stopped in {where}: non-finite values ({'; '.join(what)}). Likely "
+                f"causes: "
+                f"{'; '.join(causes)} (see the README's Reliability section)",
+                epoch=epoch + 1, quantities=bad or dict.fromkeys(variables, float("nan")))
+        if self.warning is None:
+            big = {k: float(v) for k, v in (logs or {}).items()
+                   if k.endswith("loss") and not k.startswith("val_")
+                   and abs(float(v)) > self.warn_above}
+            if big:
+                self.warning = (
+                    f"warning: {where}: {', '.join(f'{k}={v:.3g}' for k, v in sorted(big.items()))}"
+                    f" (|loss| > {self.warn_above:g}): training is most likely diverging; "
+                    f"learning rates too high{_learning_rates(self.model)}? (see the README's "
+                    "Reliability section)")
+                print(self.warning, file=sys.stderr, flush=True)
 
 
 class HistoryWriter(keras.callbacks.Callback):

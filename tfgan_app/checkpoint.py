@@ -2,14 +2,17 @@
 
 * :class:`RunBackup` -- a ``keras.callbacks.BackupAndRestore`` that writes the whole training
   state every N epochs (and after the last) and restores the newest one when ``fit`` starts.
+* :func:`write_backup` -- one backup, atomically, never of a non-finite state.
 * :func:`latest_backup` -- the newest complete backup in a directory, with its metadata.
 
 Layout of a backup directory (``RUN_DIR/backup``, see :class:`tfgan_app.rundir.RunDir`)::
 
-    ckpt-000004/              one per backup; only the newest is kept
+    ckpt-000003/              the backup before the newest (KEEP = 2 are kept)
+    ckpt-000004/              the newest: a backup is only written when its state is finite
       state.weights.h5        model.save_weights: networks, EMA copy, both optimizers, noise
       meta.json               {"epoch": epochs done, "d_iterations", "g_iterations", ...}
-    .tmp-ckpt-XXXX/           a backup being written (ignored; renamed to ckpt-EPOCH when done)
+    .tmp-<pid>-<host>-ckpt-XXXX/  a backup being written (ignored; renamed to ckpt-EPOCH when
+                              done; removed by the next backup once its writer is gone)
 
 Who may write where under ``tf.distribute`` (the chief, or a temporary directory) is decided
 by :func:`tfgan_app.distribute.worker_dir`; the schedule is :func:`tfgan_app.callbacks.due`.
@@ -19,17 +22,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
 
-from tfgan_app.callbacks import due
-from tfgan_app.utils import read_json, write_json
+from tfgan_app.callbacks import due, state_variables
+from tfgan_app.utils import (non_finite_variables, read_json, remove_stale_temporaries,
+                             temp_prefix, write_json)
 
 _CKPT_PREFIX = "ckpt-"
 _WEIGHTS = "state.weights.h5"
 _META = "meta.json"
-_TMP_PREFIX = ".tmp-ckpt-"
+#: How many backups are kept: the newest and the one before it.
+KEEP = 2
 _OPTIMIZERS = ("d_optimizer", "g_optimizer")  # meta.json keys: "d_iterations", "g_iterations"
 
 
@@ -78,14 +84,66 @@ def latest_backup(backup_dir: str):
     return path, meta
 
 
+def write_backup(model, write_dir: str, epoch: int, metadata: dict | None = None,
+                 keep: int = 2) -> str | None:
+    """Write ``model``'s whole training state as ``write_dir/ckpt-EPOCH/``, atomically.
+
+    The state (``model.save_weights``) and ``meta.json`` (``{"epoch": epoch, "d_iterations",
+    "g_iterations", **metadata}``) are written into a temporary directory that is then renamed,
+    so a kill at any moment leaves the earlier backups intact. The newest ``keep`` backups are
+    kept (the older ones and temporaries left by killed writers are removed).
+
+    A state holding NaN or infinity (:func:`tfgan_app.callbacks.state_variables`) is **not**
+    written -- it would replace a healthy backup -- and ``None`` is returned, with a warning
+    on stderr. Returns the new backup's path otherwise.
+    """
+    epoch = int(epoch)
+    bad = non_finite_variables(state_variables(model))
+    if bad:
+        print(f"warning: not backing up epoch {epoch} to {write_dir}: non-finite values in "
+              f"{', '.join(bad[:3])}; the earlier backups are kept", file=sys.stderr,
+              flush=True)
+        return None
+    os.makedirs(write_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=temp_prefix(_CKPT_PREFIX), dir=write_dir)
+    try:
+        model.save_weights(os.path.join(tmp, _WEIGHTS))
+        meta = {"epoch": epoch, **_iterations(model), **(metadata or {})}
+        write_json(os.path.join(tmp, _META), meta)
+        final = os.path.join(write_dir, f"{_CKPT_PREFIX}{epoch:06d}")
+        if os.path.exists(final):  # an epoch redone after a restart: move the old one aside
+            os.replace(final, tempfile.mkdtemp(prefix=temp_prefix("old-"), dir=write_dir))
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    backups = sorted((n for n in os.listdir(write_dir) if n.startswith(_CKPT_PREFIX)),
+                     key=_epoch_of)
+    for name in backups[:-max(1, int(keep))]:
+        shutil.rmtree(os.path.join(write_dir, name), ignore_errors=True)
+    remove_stale_temporaries(write_dir, legacy=True)  # left by killed writers
+    for name in os.listdir(write_dir):  # ours, from the move above
+        if name.startswith(temp_prefix("old-")):
+            shutil.rmtree(os.path.join(write_dir, name), ignore_errors=True)
+    return final
+
+
+def _epoch_of(name: str) -> int:
+    try:
+        return int(name[len(_CKPT_PREFIX):])
+    except ValueError:
+        return -1
+
+
 class RunBackup(keras.callbacks.BackupAndRestore):
     """``keras.callbacks.BackupAndRestore`` for GAN runs: resume a killed run where it stopped.
 
     At the end of every ``every``-th epoch (and of the last) the whole training state is
-    written to ``write_dir/ckpt-EPOCH/`` (``state.weights.h5`` from ``model.save_weights`` plus
-    ``meta.json``), into a temporary directory that is then renamed, so a kill at any moment
-    leaves either the previous or the new backup, never a half-written one (Keras' own
-    callback writes its weights and its epoch number as two separate files). The weights file
+    written to ``write_dir/ckpt-EPOCH/`` by :func:`write_backup` (``state.weights.h5`` from
+    ``model.save_weights`` plus ``meta.json``), into a temporary directory that is then
+    renamed, so a kill at any moment leaves either the previous or the new backup, never a
+    half-written one (Keras' own callback writes its weights and its epoch number as two
+    separate files); the newest :data:`KEEP` backups are kept, and a non-finite state is
+    never written over a healthy one. The weights file
     holds both networks, the EMA copy, **both optimizers** (slots and ``iterations``: the
     ``d_steps`` counter is ``d_optimizer.iterations``) and, through
     ``GANModel.save_own_variables``, the noise ``SeedGenerator`` state -- which
@@ -117,6 +175,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         # digits presets) would otherwise spend much of their time writing backups.
         self.every = max(1, int(every))
         self.metadata = metadata
+        self.keep = KEEP
         self.restored = None
 
     def on_train_begin(self, logs=None):
@@ -138,24 +197,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         epoch = int(self._current_epoch)  # epochs done (Keras' on_epoch_end sets epoch + 1)
         if not due(epoch - 1, self.every, (self.params or {}).get("epochs")):
             return
-        os.makedirs(self.write_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.write_dir)
-        try:
-            self.model.save_weights(os.path.join(tmp, _WEIGHTS))
-            meta = {"epoch": epoch, **_iterations(self.model)}
-            if self.metadata is not None:
-                meta.update(self.metadata())
-            write_json(os.path.join(tmp, _META), meta)
-            final = os.path.join(self.write_dir, f"{_CKPT_PREFIX}{epoch:06d}")
-            if os.path.exists(final):  # an epoch redone after a restart
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for name in os.listdir(self.write_dir):  # older backups and stale temporaries
-            path = os.path.join(self.write_dir, name)
-            if path != final and (name.startswith(_CKPT_PREFIX) or name.startswith(_TMP_PREFIX)):
-                shutil.rmtree(path, ignore_errors=True)
+        metadata = self.metadata() if self.metadata is not None else {}
+        write_backup(self.model, self.write_dir, epoch, metadata, keep=self.keep)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint:

@@ -1,14 +1,84 @@
-"""Small shared helpers: atomic file writes, JSON, Gaussian Fréchet distance."""
+"""Small shared helpers: atomic file writes and their temporary names, JSON, the one
+non-finite check (:func:`non_finite_logs`, :func:`non_finite_variables`), Gaussian Fréchet
+distance."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
+import numbers
 import os
+import re
 import shutil
+import socket
 import tempfile
 
 import numpy as np
+
+#: Every temporary file or directory the package writes starts with this prefix.
+TEMP_PREFIX = ".tmp-"
+# ".tmp-<pid>-<host tag>-...": which process wrote it, so that a later run can tell a
+# temporary left by a killed writer from one still being written.
+_TAGGED = re.compile(r"^\.tmp-(\d+)-([0-9a-f]{8})-")
+
+
+def host_tag() -> str:
+    """8 hex digits naming this machine (in temporary names)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temp_prefix(tag: str = "") -> str:
+    """The prefix of this process's temporary names: ``.tmp-<pid>-<host tag>-<tag>``."""
+    return f"{TEMP_PREFIX}{os.getpid()}-{host_tag()}-{tag}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a zombie counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def is_stale_temporary(name: str, legacy: bool = False) -> bool:
+    """Whether ``name`` is a temporary left by a killed write of this package: tagged with a
+    process of this machine that no longer runs, or -- with ``legacy`` -- an untagged
+    ``.tmp-*`` name (written before names carried their writer; only safe to remove when no
+    other process can be writing there). Other names, user files included, are never stale."""
+    if not name.startswith(TEMP_PREFIX):
+        return False
+    m = _TAGGED.match(name)
+    if m is None:
+        return legacy
+    pid, host = int(m.group(1)), m.group(2)
+    return host == host_tag() and pid != os.getpid() and not pid_alive(pid)
+
+
+def remove_stale_temporaries(directory: str, legacy: bool = False) -> list[str]:
+    """Remove the stale temporaries (:func:`is_stale_temporary`) directly inside
+    ``directory``; returns their paths (``[]`` for a missing directory)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        if is_stale_temporary(name, legacy):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -17,11 +87,12 @@ def atomic_path(path: str, suffix: str = ""):
 
     On an exception the temporary file (or directory) is removed and ``path`` is untouched, so
     a reader never sees a half-written file. ``suffix`` keeps the extension Keras insists on
-    (e.g. ``".keras"``).
+    (e.g. ``".keras"``). The temporary's name starts with :func:`temp_prefix`, so one left by
+    a killed process is recognised (:func:`remove_stale_temporaries`).
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=suffix, dir=directory)
     os.close(fd)
     os.remove(tmp)
     try:
@@ -63,6 +134,46 @@ def read_json(path: str):
             return json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or infinite losses or weights (see
+    :class:`tfgan_app.callbacks.TrainingGuard`). ``epoch`` (1-based) and ``quantities``
+    (``{name: value}``) say where."""
+
+    def __init__(self, message: str, epoch: int | None = None, quantities: dict | None = None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.quantities = dict(quantities or {})
+
+
+def non_finite_logs(logs, skip_prefix: str | None = None) -> dict:
+    """The entries of a Keras ``logs`` dict that are NaN or infinite numbers (``{key: value}``),
+    skipping keys that start with ``skip_prefix``."""
+    return {k: float(v) for k, v in (logs or {}).items()
+            if not (skip_prefix and k.startswith(skip_prefix))
+            and isinstance(v, numbers.Real) and not isinstance(v, bool)
+            and not math.isfinite(float(v))}
+
+
+def non_finite_variables(variables) -> list[str]:
+    """Names (``.path``, else ``.name``) of the variables holding a NaN or an infinity.
+
+    ``variables``: Keras/TF variables or ``(name, array)`` pairs. Integer variables (step
+    counters, seed states) are skipped.
+    """
+    bad = []
+    for v in variables:
+        name, value = v if isinstance(v, tuple) else (
+            getattr(v, "path", None) or getattr(v, "name", "?"), v)
+        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        if arr.dtype.kind in "biuOSU":  # counters, seed states, flags
+            continue
+        if arr.dtype.kind not in "fc":  # e.g. bfloat16
+            arr = arr.astype(np.float32)
+        if not np.all(np.isfinite(arr)):
+            bad.append(str(name))
+    return bad
 
 
 def gaussian_frechet_distance(mu1, cov1, mu2, cov2) -> float:

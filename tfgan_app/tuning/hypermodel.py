@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import socket
 import time
@@ -15,6 +13,7 @@ import keras_tuner as kt
 from tfgan_app import kinds
 from tfgan_app.evaluation.objective import OBJECTIVES, make_evaluator, objective_key, score
 from tfgan_app.tuning import results, space
+from tfgan_app.utils import non_finite_logs
 
 __all__ = ["GANHyperModel"]
 
@@ -27,8 +26,7 @@ class _NonFiniteLosses(keras.callbacks.Callback):
         self.bad = None
 
     def on_epoch_end(self, epoch, logs=None):
-        bad = {k: v for k, v in (logs or {}).items()
-               if isinstance(v, numbers.Real) and not math.isfinite(float(v))}
+        bad = non_finite_logs(logs)  # the one check, shared with training's TrainingGuard
         if bad and self.bad is None:
             self.bad = (epoch, bad)
             self.model.stop_training = True
