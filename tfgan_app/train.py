@@ -8,11 +8,18 @@ Distribution (settings ``strategy`` and ``mixed_precision``, see :mod:`tfgan_app
 the strategy is created first, the models, optimizers and metrics inside its scope, and the
 batch size is global. Under a multi-worker strategy every worker runs the same job; only the
 chief writes the run directory, the others write to a temporary directory that is removed.
+
+Guards (README, "Reliability"): the chief holds the run directory's lock while it trains
+(:meth:`tfgan_app.rundir.RunDir.lock`); a finished run is not trained again unless asked
+(``overwrite``, ``resume_more``); an epoch with NaN or infinite losses or weights stops
+training (:class:`tfgan_app.callbacks.TrainingGuard`) with the last healthy backups kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -26,7 +33,7 @@ from tfgan_app.data import dataset_by_name
 from tfgan_app.data.toy import sample_toy
 from tfgan_app.model import GANModel
 from tfgan_app.rundir import RunDir
-from tfgan_app.utils import sample_frechet_to_gaussian
+from tfgan_app.utils import NonFiniteError, sample_frechet_to_gaussian
 
 
 def make_dataset(settings: dict):
@@ -70,16 +77,14 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
     if num_classes and info.get("num_classes") and int(num_classes) != int(info["num_classes"]):
         raise ValueError(f"num_classes={num_classes} but the dataset has "
                          f"{info['num_classes']} classes")
-    data_shape = tuple(info["data_shape"])
-    latent_dim = int(settings["latent_dim"])
-    gen = builders.build("generator", settings["generator"], data_shape=data_shape,
-                         latent_dim=latent_dim, num_classes=num_classes)
-    disc = builders.build("discriminator", settings["discriminator"], data_shape=data_shape,
-                          num_classes=num_classes)
+    shapes = {"data_shape": tuple(info["data_shape"]), "num_classes": num_classes,
+              "source_shape": info.get("source_shape")}  # source: image-to-image pairs
+    gen = builders.build("generator", settings["generator"],
+                         latent_dim=int(settings["latent_dim"]), **shapes)
+    disc = builders.build("discriminator", settings["discriminator"], **shapes)
     if policy:
         disc = distribute.float32_outputs(disc)
-    gan = GANModel(gen, disc, latent_dim=latent_dim, num_classes=num_classes,
-                   seed=int(settings["seed"]))
+    gan = kinds.kind_of(info, num_classes=num_classes).build_model(gen, disc, settings)
 
     d_steps_total = _run_d_steps(settings, info)
     g_steps_total = max(1, -(-d_steps_total // int(settings["d_steps"])))
@@ -163,17 +168,76 @@ def weights_fingerprint(model) -> str:
     return h.hexdigest()
 
 
-def _check_resumable(saved: dict, settings: dict, backup_dir: str) -> None:
-    import json
-
+def _changed_settings(saved: dict, settings: dict, ignore=()) -> list[str]:
+    """Settings keys whose values differ between a stored run and ``settings``."""
     settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
-    ignore = set(_RESUMABLE_CHANGES)
-    keys = (set(saved) | set(settings)) - ignore
-    changed = sorted(k for k in keys if saved.get(k) != settings.get(k))
+    saved = {k: v for k, v in saved.items() if k not in ("data", "versions")}
+    keys = (set(saved) | set(settings)) - set(ignore)
+    return sorted(k for k in keys if saved.get(k) != settings.get(k))
+
+
+def _check_resumable(meta: dict, settings: dict, backup_dir: str) -> None:
+    changed = _changed_settings(meta.get("settings", {}), settings, _RESUMABLE_CHANGES)
     if changed:
         raise ValueError(f"{backup_dir} holds a backup of a run with different settings "
                          f"({', '.join(changed)}); start again with the same settings to "
                          "resume, or pass --no-resume (resume=False) to start from scratch")
+    if int(meta["epoch"]) > int(settings["epochs"]):
+        raise ValueError(f"{backup_dir} holds a backup of {meta['epoch']} epochs, more than "
+                         f"epochs={settings['epochs']}: pass --epochs {meta['epoch']} or more "
+                         "to resume it, or --no-resume (resume=False) to start from scratch")
+
+
+def _plan(run: RunDir, settings: dict, overwrite: bool, resume_more: bool,
+          chief: bool) -> str:
+    """What :func:`train` does in ``run``: ``"train"`` (afresh, or resuming its backup),
+    ``"more"`` (continue a finished run to more epochs) or ``"finished"`` (nothing)."""
+    run.check_trainable()
+    if chief:
+        removed = run.remove_stale_temporaries(locked=True)
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) left by killed writes in "
+                  f"{run.root}", flush=True)
+    if overwrite:
+        if chief and os.path.isdir(run.root):
+            run.clear_outputs()
+        return "train"
+    if not run.finished():
+        if resume_more and checkpoint.latest_backup(run.path(run.BACKUP)) is None:
+            raise ValueError(f"--resume-more (resume_more=True) continues a finished run; "
+                             f"{run.root!r} holds none (expected a run directory written by "
+                             "`tfgan-app train`)")
+        return "train"  # new, or killed: its backup (if any) is resumed
+    done = len(run.history().get("epoch", [])) or int(run.config.get("epochs") or 0)
+    epochs = int(settings["epochs"])
+    changed = _changed_settings(run.config, settings, ("strategy", "epochs"))
+    if changed:
+        raise ValueError(f"{run.root!r} holds a finished run with other settings "
+                         f"({', '.join(changed)}): pass --overwrite (overwrite=True) to train "
+                         "it again from scratch, or choose another --out")
+    if resume_more:
+        if epochs <= done:
+            raise ValueError(f"--resume-more --epochs {epochs}: {run.root!r} has already "
+                             f"trained {done} epochs; expected --epochs above {done}")
+        return "more"
+    if epochs != done:
+        raise ValueError(
+            f"{run.root!r} is a finished run of {done} epochs, not {epochs}: pass "
+            + (f"--resume-more --epochs {epochs} (resume_more=True) to continue it"
+               if epochs > done else "--overwrite (overwrite=True) to train it again")
+            + ", or choose another --out")
+    return "finished"
+
+
+def _finished_result(run: RunDir) -> dict:
+    gan = run.load_gan()
+    history = run.history()
+    print(f"{run.root} is already trained ({len(history.get('epoch', []))} epochs, the same "
+          "settings): nothing to do. --overwrite trains it again from scratch, --resume-more "
+          "--epochs N continues it to N epochs", flush=True)
+    return {"gan": gan, "history": history, "report": run.report(),
+            "resumed_from_epoch": None, "already_finished": True, "warnings": [],
+            "fingerprint": weights_fingerprint(gan.generator)}
 
 
 def _passes_started(ds, epochs_done: int) -> int:
@@ -190,21 +254,33 @@ def _passes_started(ds, epochs_done: int) -> int:
 
 
 def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
-          resume: bool = True) -> dict:
+          resume: bool = True, overwrite: bool = False, resume_more: bool = False) -> dict:
     """Train the GAN described by ``settings`` into run directory ``out_dir``.
+
+    A finished run is never trained again silently: with the same settings nothing is done
+    (the finished run is loaded and returned, ``"already_finished": True``), with other
+    settings ``ValueError`` says what differs. While training, ``out_dir/train.lock`` keeps
+    a second ``train`` out (:class:`tfgan_app.rundir.RunLockedError`); temporaries left by
+    killed writes are removed first. An epoch with NaN or infinite losses or weights stops
+    training (:class:`tfgan_app.utils.NonFiniteError`); the last healthy backups are kept.
 
     Args:
       settings: from :func:`resolve_settings`; ``strategy`` and ``mixed_precision`` choose
         the distribution strategy and dtype policy (see :mod:`tfgan_app.distribute`).
-      out_dir: the run directory.
+      out_dir: the run directory: new or empty, or one written by ``train``.
       verbose: Keras progress bar (0: none).
       extra_callbacks: callbacks run before the history is recorded each epoch.
       resume: continue from ``out_dir/backup`` when a killed run left one (the settings must
         match, except ``epochs`` and ``strategy``); ``False`` deletes it and starts afresh.
+      overwrite: remove everything an earlier run wrote in ``out_dir`` (finished or not) and
+        train afresh; other files there are kept.
+      resume_more: continue a finished run to ``settings["epochs"]`` epochs (more than it
+        has; the other settings must match), from its saved state (``gan.keras``).
 
     Returns ``{"gan", "history", "report", "out_dir", "resumed_from_epoch" (``None`` or the
-    number of epochs the backup had done), "is_chief", "task", "fingerprint"}`` (the SHA-1 of
-    the generator's weights).
+    number of epochs the backup had done), "already_finished", "warnings" (e.g. a diverging
+    loss, see :class:`tfgan_app.callbacks.TrainingGuard`), "is_chief", "task",
+    "fingerprint"}`` (the SHA-1 of the generator's weights).
     """
     # First: a MultiWorkerMirroredStrategy must exist before TensorFlow does anything else.
     strategy = distribute.get_strategy(settings.get("strategy") or "default")
@@ -218,33 +294,55 @@ def train(settings: dict, out_dir: str, verbose: int = 1, extra_callbacks=(),
         raise ValueError(f"discriminator pack={pack} (PacGAN) needs a per-replica batch size "
                          f"divisible by {pack}, got batch_size={settings['batch_size']} over "
                          f"{replicas} replica(s)")
+    if overwrite and resume_more:
+        raise ValueError("--overwrite and --resume-more exclude each other: the first trains "
+                         "afresh, the second continues a finished run")
+    if resume_more and distribute.is_multi_worker(strategy):
+        raise ValueError("--resume-more is not supported under the multiworker strategy; "
+                         "continue the run with one worker")
     out_dir = os.path.abspath(out_dir)
-    backup_dir = RunDir(out_dir).path(RunDir.BACKUP)
-    # Only the chief writes the run directory; other workers run every save identically
-    # (saving may involve collective ops) into a temporary directory, removed at the end.
-    run_dir, temporary = distribute.worker_dir(out_dir, strategy)
-    try:
-        result = _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks,
-                        resume)
-    finally:
-        distribute.remove_worker_dir(run_dir, temporary)
+    run = RunDir(out_dir)
+    chief = distribute.is_chief(strategy)
+    # Only the chief locks and writes the run directory; other workers run every save
+    # identically (saving may involve collective ops) into a temporary directory.
+    with run.lock() if chief else contextlib.nullcontext():
+        plan = _plan(run, settings, overwrite, resume_more, chief)
+        if plan == "finished":
+            result = _finished_result(run)
+        else:
+            run_dir, temporary = distribute.worker_dir(out_dir, strategy)
+            try:
+                result = _train(settings, run_dir, run.path(RunDir.BACKUP), strategy, verbose,
+                                extra_callbacks, resume and not overwrite, plan == "more")
+            finally:
+                distribute.remove_worker_dir(run_dir, temporary)
     result["out_dir"] = out_dir
-    result["is_chief"] = not temporary
+    result["is_chief"] = chief
     result["task"] = distribute.task_name(strategy)
     return result
 
 
-def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, resume):
+def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, resume, more):
     run = RunDir(run_dir)
     if not resume and distribute.is_chief(strategy):
         shutil.rmtree(backup_dir, ignore_errors=True)
-    previous = checkpoint.latest_backup(backup_dir) if resume else None
+    previous = checkpoint.latest_backup(backup_dir) if resume and not more else None
     if previous is not None:
-        _check_resumable(previous[1].get("settings", {}), settings, backup_dir)
+        _check_resumable(previous[1], settings, backup_dir)
 
     keras.utils.set_random_seed(int(settings["seed"]))
     ds, info = make_dataset(settings)
     gan = build_gan(settings, info, strategy)
+    if more:  # the finished run's state becomes a backup, then it resumes as a killed run
+        history_so_far = run.history()
+        done = len(history_so_far.get("epoch", []))
+        print(f"continuing the finished run of {done} epochs in {run.root} to "
+              f"{settings['epochs']} epochs", flush=True)
+        gan.load_weights(run.path(run.GAN))  # networks, optimizers, noise state
+        checkpoint.write_backup(gan, backup_dir, done,
+                                {"history": history_so_far, "settings": settings})
+        run.remove(run.REPORT, run.EVAL)  # no longer finished; its evaluation is outdated
+        previous = checkpoint.latest_backup(backup_dir)
     run.write_config(settings, {k: v for k, v in info.items() if k != "points"},
                      {"tensorflow": tf.__version__, "keras": keras.__version__,
                       "tfgan_app": __import__("tfgan_app").__version__})
@@ -269,16 +367,25 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         every=int(settings["backup_every"]))
     every = int(settings["plot_every"])
     kind = kinds.kind_of(info, num_classes=settings.get("num_classes"))
-    # Extra callbacks first: an EvaluationCallback's val_* logs must be in the logs before the
+    # The guard first: a non-finite epoch stops at once, before anything records it. Then the
+    # extra callbacks: an EvaluationCallback's val_* logs must be in the logs before the
     # history writer (and then the backup) records the epoch.
-    callbacks = [*extra_callbacks, history, backup,
+    guard = cb.TrainingGuard()
+    callbacks = [guard, *extra_callbacks, history, backup,
                  cb.LossCurves(run.path(run.LOSSES_PNG), history,
                                title=settings.get("preset") or "GAN", every=every),
                  keras.callbacks.TensorBoard(run.path(run.LOGS)),
                  *kind.training_callbacks(run, info, every)]
-    # shuffle=False: the tf.data pipeline already reshuffles every epoch.
-    gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
-            shuffle=False)
+    try:  # shuffle=False: the tf.data pipeline already reshuffles every epoch.
+        gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
+                shuffle=False)
+    except NonFiniteError as e:
+        kept = checkpoint.latest_backup(backup_dir)
+        where = (f"the last healthy state (epoch {kept[1]['epoch']}) is kept in {kept[0]} and "
+                 "the same command resumes from it" if kept else "no backup had been written")
+        raise NonFiniteError(f"{e}. Nothing was saved over earlier work: {where}; to train "
+                             "with other settings pass --no-resume or --overwrite",
+                             e.epoch, e.quantities) from None
 
     run.write_models(gan)
     report = {}
@@ -291,4 +398,5 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     shutil.rmtree(run.path(run.BACKUP), ignore_errors=True)
     return {"gan": gan, "history": history.history, "report": report,
             "resumed_from_epoch": start_epoch if previous is not None else None,
+            "already_finished": False, "warnings": [guard.warning] if guard.warning else [],
             "fingerprint": weights_fingerprint(gan.generator)}

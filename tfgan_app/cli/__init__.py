@@ -2,8 +2,10 @@
 and ``tune``, one module per group of subcommands.
 
 ``tfgan-app train`` with no arguments trains the default preset into ``runs/<preset>``. A
-user's mistake (a bad setting, a missing file) prints one line naming it and exits with
-status 2, without a traceback.
+user's mistake (a bad setting, a missing or wrong file, a run directory locked by another
+``train``) prints one line naming it and exits with status 2, without a traceback
+(``--debug`` shows it). Exit status 3: training stopped on NaN or infinite values;
+130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tfgan-app", description="Train, sample, evaluate and export GANs (Keras 3 + TF-GAN)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     train.add_train(sub)
     train.add_presets(sub)
@@ -29,18 +34,49 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_evaluate(sub)
     runs.add_export(sub)
     add_tune_parser(sub)
+    for p in sub.choices.values():  # `tfgan-app train ... --debug` works too
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
     return parser
+
+
+#: Exit statuses besides 0 (success) and 1 (an unexpected error, with its traceback).
+USER_ERROR, NON_FINITE, INTERRUPTED = 2, 3, 130
+
+
+def _user_errors() -> tuple:
+    from tfgan_app.rundir import RunLockedError
+
+    return (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError, PermissionError, RunLockedError)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or repr(e)
 
 
 def main(argv=None) -> int:
     """Entry point of the ``tfgan-app`` console script."""
+    from tfgan_app.utils import NonFiniteError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"tfgan-app {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"tfgan-app {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as e:  # noqa: BLE001 -- sorted below; anything else is re-raised
+        if isinstance(e, NonFiniteError):
+            status = NON_FINITE
+        elif isinstance(e, _user_errors()):
+            status = USER_ERROR
+        else:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"tfgan-app {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

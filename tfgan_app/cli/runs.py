@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def add_evaluate(sub):
     p = sub.add_parser("evaluate", help="evaluate a run directory, write RUN_DIR/eval.json")
@@ -38,8 +40,21 @@ def add_sample(sub):
     p.set_defaults(func=_cmd_sample)
 
 
+def _png_out(path):
+    """``--out`` of ``sample``: a PNG file path (not a directory)."""
+    if path is not None and os.path.isdir(path):
+        raise ValueError(f"--out {path!r} is a directory; expected a PNG file path (e.g. "
+                         f"{os.path.join(path, 'samples.png')!r})")
+    return path
+
+
 def _cmd_sample(args) -> int:
-    labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    _png_out(args.out)
+    try:
+        labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    except ValueError:
+        raise ValueError(f"--labels {args.labels!r}: expected comma-separated integer class "
+                         "labels, e.g. 0,1,2") from None
     if labels is not None and len(labels) != args.num:  # repeated to fill -n
         labels = (labels * args.num)[:args.num]
     if args.saved_model:
@@ -83,7 +98,15 @@ def add_export(sub):
 
 def _cmd_export(args) -> int:
     from tfgan_app.export import export_generator, verify_export
+    from tfgan_app.rundir import RunDir
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is a file; expected a directory for the "
+                         "versioned exports (OUT/<version>/), new or existing")
+    removed = RunDir(args.run_dir).remove_stale_temporaries()
+    if removed:
+        print(f"removed {len(removed)} temporary file(s) left by killed writes in "
+              f"{args.run_dir}")
     path = export_generator(args.run_dir, args.out, version=args.version, format=args.format,
                             use_ema=not args.no_ema)
     print(f"exported {args.format} to {path}")

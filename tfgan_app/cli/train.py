@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 
 def add_train(sub):
@@ -27,6 +28,13 @@ def add_train(sub):
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="ignore (and delete) OUT/backup left by a killed run instead of "
                         "continuing from it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train afresh into an OUT that holds a run (finished or not): "
+                        "removes what the earlier run wrote there")
+    p.add_argument("--resume-more", action="store_true",
+                   help="continue a finished run in OUT to --epochs N in total (the other "
+                        "settings must be the same); without it a finished run is left as "
+                        "it is")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -35,11 +43,19 @@ def _cmd_train(args) -> int:
     from tfgan_app import train
     from tfgan_app.utils import read_json
 
+    if args.resume_more and args.epochs is None:
+        raise ValueError("--resume-more needs --epochs N: the total number of epochs to "
+                         "continue the finished run to")
+    if args.resume_more and not args.resume:
+        raise ValueError("--resume-more and --no-resume exclude each other")
     config = None
     if args.config:
-        config = read_json(args.config)
+        try:
+            config = read_json(args.config)
+        except (FileNotFoundError, ValueError) as e:
+            raise ValueError(f"--config: {e} (expected a JSON file of settings)") from None
         if not isinstance(config, dict):
-            raise ValueError(f"{args.config} must hold a JSON object of settings")
+            raise ValueError(f"--config {args.config} must hold a JSON object of settings")
         config = config.get("settings", config)
     settings = train.resolve_settings(
         args.preset, config=config, overrides=args.overrides, dataset=args.dataset,
@@ -47,7 +63,8 @@ def _cmd_train(args) -> int:
         seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision)
     out = args.out or os.path.join("runs", settings["preset"])
     print(f"training preset {settings['preset']!r} into {out}", flush=True)
-    result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume)
+    result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume,
+                         overwrite=args.overwrite, resume_more=args.resume_more)
     if result["report"] and settings.get("report") == "gaussian":
         train.print_gaussian_report(result["report"])
     elif result["report"] and settings.get("report") == "mode_coverage":
@@ -65,6 +82,8 @@ def _cmd_train(args) -> int:
         print(f"{result['task']} ({who}); generator weights sha1 {result['fingerprint']}")
     if result["is_chief"]:
         print(f"run directory: {result['out_dir']}")
+    for warning in result["warnings"]:  # repeated: the progress bars may have hidden it
+        print(warning, file=sys.stderr)
     return 0
 
 
