@@ -393,6 +393,10 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         report = gaussian_report(gan, info["spec"])
     elif settings.get("report") == "mode_coverage":
         report = mode_coverage_report(gan, info["spec"], seed=10_000 + int(settings["seed"]))
+    elif settings.get("report") == "translation":
+        from tfgan_app.translation import translation_report
+
+        report = translation_report(gan, info)
     run.write_report(report)
     # Every output is written: the backup is no longer needed.
     shutil.rmtree(run.path(run.BACKUP), ignore_errors=True)

@@ -72,6 +72,11 @@ def _cmd_train(args) -> int:
         print(f"modes captured: {rep['modes_captured']}/{rep['num_modes']}, high quality "
               f"(within 3 std of a mode): {100 * rep['high_quality']:.1f}% of "
               f"{rep['num_samples']} samples")
+    elif result["report"] and settings.get("report") == "translation":
+        rep = result["report"]
+        print(f"{rep['num_pairs']} held-out pairs: " + ", ".join(
+            f"{k.upper()} {rep['model'][k]:.3f} (input baseline {rep['baseline'][k]:.3f})"
+            for k in ("psnr", "ssim", "l1")))
     h = result["history"]
     if h.get("d_loss"):
         print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "
