@@ -145,3 +145,24 @@ def test_translation_is_a_kind():
     info = paired.derived_pairs("digits", {"name": "edges"}, image_size=16, batch_size=32)[1]
     assert kinds.kind_of(info).name == "translation"
     assert kinds.kind_of({"name": "digits", "data_shape": [8, 8, 1]}).name == "images"
+
+
+@pytest.mark.slow
+def test_translation_preset_trains_into_a_run_directory(tmp_path):
+    from tfgan_app import train
+    from tfgan_app.rundir import RunDir
+
+    settings = train.resolve_settings(
+        "photo-superres-x4", overrides=["epochs=1", "dataset_options.num_patches=128",
+                                        'generator={"builder": "srgan", "num_blocks": 1, '
+                                        '"filters": 8}', "discriminator.base_filters=8"])
+    result = train.train(settings, str(tmp_path / "run"), verbose=0)
+    run = RunDir(tmp_path / "run")
+    assert run.kind.name == "translation"
+    rep = run.report()
+    assert rep["num_pairs"] == 256 and set(rep["model"]) == {"psnr", "ssim", "l1"}
+    # the baseline is bicubic upsampling of the held-out low-resolution patches
+    assert rep["baseline"]["psnr"] > 10 and 0 < rep["baseline"]["ssim"] <= 1
+    assert (tmp_path / "run" / "samples" / "epoch_0001.png").is_file()
+    assert isinstance(result["gan"], TranslationGAN)
+    assert isinstance(run.load_gan(), TranslationGAN)
