@@ -51,6 +51,8 @@ VARIANTS = {
     "diffaugment": {"augment": "diffaugment"},
     "translation_color": {"augment": "translation,color"},
     "ada": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
+    "ada_fixed_0.3": {"augment": "ada", "augment_p": 0.3},
+    "ada_r1": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100, "r1_gamma": 0.05},
     "aug": {},  # the preset as it is (its own recipe)
 }
 
@@ -68,9 +70,14 @@ def _save(payload):
     write(NAME, payload)
     lines = [f"# Augmentation benchmark\n\nCPU: {_cpu()}; {machine()['date']}\n"]
     for part, cols in _COLUMNS.items():
-        rows = [r for r in payload["rows"] if r["part"] == part]
+        rows = sorted((r for r in payload["rows"] if r["part"] == part),
+                      key=lambda r: (r.get("size", 0), r["variant"], r["seed"]))
         if rows:
             lines += [f"## {part}\n", table(rows, cols), ""]
+    summary = summarize(payload["rows"])
+    if summary:
+        lines += ["## digits, per variant (over the seeds run)\n", table(summary, list(summary[0])),
+                  ""]
     for k in ("floor", "logreg"):
         if k in payload:
             lines.append(f"{k}: {json.dumps(payload[k])}\n")
@@ -78,6 +85,22 @@ def _save(payload):
     with open(tmp, "w") as f:
         f.write("\n".join(lines))
     os.replace(tmp, os.path.join(RESULTS, f"{NAME}.md"))
+
+
+def summarize(rows):
+    """Per digits variant: seeds run, mean and worst of each judged figure."""
+    out = []
+    for v in sorted({r["variant"] for r in rows if r["part"] == "digits"}):
+        rs = [r for r in rows if r["part"] == "digits" and r["variant"] == v]
+        mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+        out.append({"variant": v, "seeds": ",".join(str(r["seed"]) for r in rs),
+                    "mean_ratio": mean("ratio_to_real"),
+                    "worst_ratio": min(r["ratio_to_real"] for r in rs),
+                    "worst_class_share": min(r["min_class_share"] for r in rs),
+                    "mean_fid_over_floor": mean("fid_over_floor"),
+                    "worst_fid_over_floor": max(r["fid_over_floor"] for r in rs),
+                    "mean_logreg_ratio": mean("logreg_ratio")})
+    return out
 
 
 _COLUMNS = {
