@@ -207,6 +207,10 @@ def _plan(run: RunDir, settings: dict, overwrite: bool, resume_more: bool,
             raise ValueError(f"--resume-more (resume_more=True) continues a finished run; "
                              f"{run.root!r} holds none (expected a run directory written by "
                              "`tfgan-app train`)")
+        if (chief and os.path.isfile(run.path(run.CONFIG))
+                and checkpoint.latest_backup(run.path(run.BACKUP)) is None):
+            print(f"{run.root}: the run there stopped before its first backup; training "
+                  "afresh", flush=True)
         return "train"  # new, or killed: its backup (if any) is resumed
     done = len(run.history().get("epoch", [])) or int(run.config.get("epochs") or 0)
     epochs = int(settings["epochs"])
