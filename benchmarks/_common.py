@@ -10,10 +10,19 @@ import time
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), to state beside every figure."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
 def machine() -> dict:
     import tensorflow as tf
 
-    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu": cpu_name(), "cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 

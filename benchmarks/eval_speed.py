@@ -21,6 +21,13 @@ Setup (documented so that numbers can be compared):
 
 Usage: ``python benchmarks/eval_speed.py [--num-samples 10000] [--repeats 3]``. Prints a table
 and writes ``benchmarks/results/eval_speed.json``.
+
+``--fid-sqrt-dim D`` instead compares FID's two matrix square roots on ``--num-samples``
+Gaussian features of dimension ``D`` (2048: Inception's pool features): TF-GAN's
+``frechet_classifier_distance_from_activations`` (two SVDs) against
+:func:`tfgan_app.evaluation.frechet_distance` (eigendecompositions), seconds and values, and
+writes ``benchmarks/results/fid_sqrt.json``. Run it on a machine nobody else is using: the
+figures mean nothing on a shared one.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import _common  # noqa: E402
 
 import tfgan_app.evaluation as E  # noqa: E402
 
@@ -67,6 +77,41 @@ def _real_images(mnist_dir, n):
     return real, x[:n], "scikit-learn digits upscaled to 28x28 (fallback)"
 
 
+def _fid_sqrt(n, dim, repeats, out):
+    import tensorflow as tf
+
+    from tfgan_app import _tfgan
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(n, dim))
+    b = a @ (np.eye(dim) + 0.1 * rng.normal(size=(dim, dim)) / np.sqrt(dim)) + 0.05
+    tfgan = _tfgan.classifier_metrics().frechet_classifier_distance_from_activations
+    t_tfgan, v_tfgan = _timed(lambda: float(tfgan(tf.constant(a), tf.constant(b)).numpy()), repeats)
+    t_ours, v_ours = _timed(lambda: E.frechet_distance(a, b), repeats)
+    print(f"FID square roots, {n} x {dim} Gaussian features; median of {repeats}")
+    print("| square root | seconds | FID |\n| --- | --- | --- |")
+    print(f"| TF-GAN (SVD) | {t_tfgan:.2f} | {v_tfgan:.10g} |")
+    print(f"| eigendecomposition (tfgan_app) | {t_ours:.2f} | {v_ours:.10g} |")
+    result = {"num_samples": n, "dim": dim, "repeats": repeats,
+              "seconds": {"tfgan_svd": t_tfgan, "eigh": t_ours},
+              "fid": {"tfgan_svd": v_tfgan, "eigh": v_ours},
+              "relative_difference": abs(v_tfgan - v_ours) / v_tfgan,
+              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                          "cpu": _common.cpu_name(), "tensorflow": tf.__version__,
+                          "numpy": np.__version__}}
+    _write_json(result, out)
+    return result
+
+
+def _write_json(result, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--num-samples", type=int, default=10_000)
@@ -75,9 +120,15 @@ def main(argv=None):
     ap.add_argument("--mnist-dir", default=os.environ.get("TFGAN_APP_MNIST_DIR") or os.path.join(
         os.path.dirname(os.path.dirname(HERE)), "shared", "data", "mnist"))
     ap.add_argument("--cache-dir", default=None)
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "eval_speed.json"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--fid-sqrt-dim", type=int, default=None,
+                    help="compare FID's two matrix square roots at this feature dimension only")
     args = ap.parse_args(argv)
     n = args.num_samples
+    if args.fid_sqrt_dim:
+        return _fid_sqrt(n, args.fid_sqrt_dim, args.repeats,
+                         args.out or os.path.join(HERE, "results", "fid_sqrt.json"))
+    args.out = args.out or os.path.join(HERE, "results", "eval_speed.json")
 
     real, x_real, source = _real_images(args.mnist_dir, n)
     t = time.perf_counter()
@@ -143,12 +194,7 @@ def main(argv=None):
                     "python": platform.python_version(), "tensorflow": tf.__version__,
                     "gpus": len(tf.config.list_physical_devices("GPU"))},
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    tmp = f"{args.out}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    _write_json(result, args.out)
     return result
 
 

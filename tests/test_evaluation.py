@@ -111,10 +111,10 @@ def _brute_prdc(real, fake, k_pr, k_dc):
     r_pr = np.sort(d_rr, axis=1)[:, k_pr]
     r_dc = np.sort(d_rr, axis=1)[:, k_dc]
     f_pr = np.sort(d_ff, axis=1)[:, k_pr]
-    return {"precision": np.mean((d_rf <= r_pr[:, None]).any(0)),
-            "recall": np.mean((d_rf <= f_pr[None, :]).any(1)),
-            "density": (d_rf <= r_dc[:, None]).sum() / (k_dc * len(fake)),
-            "coverage": np.mean((d_rf <= r_dc[:, None]).any(1))}
+    return {"precision": np.mean((d_rf < r_pr[:, None]).any(0)),
+            "recall": np.mean((d_rf < f_pr[None, :]).any(1)),
+            "density": (d_rf < r_dc[:, None]).sum() / (k_dc * len(fake)),
+            "coverage": np.mean((d_rf < r_dc[:, None]).any(1))}
 
 
 def test_prdc_matches_brute_force():
@@ -522,7 +522,9 @@ def test_evaluator_parzen_and_swd_on_digits(cache_dir, digits_clf):
         return np.clip(x, -1, 1).astype(np.float32)
 
     gen, floor = ev.evaluate(noisy), ev.floor()
-    assert set(gen) == set(floor) == {"parzen_ll", "parzen_ll_stderr", "parzen_sigma", "swd"}
+    assert set(gen) == set(floor) == {"parzen_ll", "parzen_ll_stderr", "parzen_sigma", "swd",
+                                      "swd_stderr"}
+    assert 0 < gen["swd_stderr"] < 0.1 * gen["swd"]
     assert floor["parzen_ll"] > gen["parzen_ll"]  # real train digits explain test digits better
     assert gen["swd"] > floor["swd"]
     assert np.isclose(E.PARZEN_SIGMAS, gen["parzen_sigma"]).any()

@@ -749,9 +749,16 @@ def test_rest_predict_round_trip_on_loopback(uncond, cond):
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        out = serving.rest_predict(url, "gan", serving.sample_inputs(3, 21), "sample", timeout=30)
+        # The export's metadata gives the shape the client checks every answer against.
+        with open(os.path.join(uncond.path, ex.METADATA_RELPATH)) as fh:
+            shape = json.load(fh)["output_shape"]
+        out = serving.rest_predict(url, "gan", serving.sample_inputs(3, 21), "sample", timeout=30,
+                                   output_shape=shape)
         np.testing.assert_array_equal(out["images"], uncond.exp.sample(3, 21)["images"])
-        np.testing.assert_array_equal(serving.decode_png_batch(out["images_png_bytes"]), out["images"])
+        np.testing.assert_array_equal(serving.decode_png_batch(out["images_png_bytes"], shape), out["images"])
+        with pytest.raises(serving.TFServingError, match="the export's is"):
+            serving.rest_predict(url, "gan", serving.sample_inputs(3, 21), "sample", timeout=30,
+                                 output_shape=[shape[0] * 2, *shape[1:]])
         z = np.random.default_rng(7).standard_normal((2, LATENT)).astype(np.float32)
         out = serving.rest_predict(url, "cgan", serving.generate_inputs(z, [1, 2]), format="row", timeout=30)
         np.testing.assert_allclose(out["images"], cond.exp.generate(z, [1, 2]), atol=1e-6)
@@ -825,7 +832,7 @@ def test_grpc_request_and_loopback_round_trip(cond):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        out = serving.grpc_predict(f"127.0.0.1:{port}", req, timeout=30)
+        out = serving.grpc_predict(f"127.0.0.1:{port}", req, timeout=30, output_shape=cond.exp.output_shape)
         expected = cond.exp.sample(3, 2**33, [0, 1, 2])
         np.testing.assert_array_equal(out["images"], expected["images"])
         assert list(out["images_png_bytes"]) == list(expected["images_png_bytes"])

@@ -3,7 +3,8 @@ density/coverage, Parzen window, mode and class coverage, sliced Wasserstein dis
 
 Layout:
 
-* :mod:`.metrics` -- metrics from activations (TF-GAN's FID/KID/IS in float64; PRDC; SWD).
+* :mod:`.metrics` -- metrics from activations (FID/KID/IS in float64; PRDC).
+* :mod:`.swd` -- the sliced Wasserstein distance of images.
 * :mod:`.registry` -- the metrics by name: what each computes and its protocol text
   (which names a kind of output allows, and its defaults, are :mod:`tfgan_app.kinds`').
 * :mod:`.extractors` -- images -> features/logits: any keras.Model, InceptionV3 from local
@@ -74,7 +75,6 @@ from tfgan_app.evaluation.metrics import (  # noqa: F401
     kernel_distance,
     prdc,
     precision_recall,
-    sliced_wasserstein_distance,
 )
 from tfgan_app.evaluation.parzen import (  # noqa: F401
     PARZEN_SIGMAS,
@@ -82,5 +82,6 @@ from tfgan_app.evaluation.parzen import (  # noqa: F401
     parzen_evaluate,
     parzen_log_likelihood,
 )
+from tfgan_app.evaluation.swd import sliced_wasserstein_distance  # noqa: F401
 from tfgan_app.evaluation.registry import Metric, Sample, register_metric  # noqa: F401
 from tfgan_app.evaluation.report import evaluate_run, format_table  # noqa: F401

@@ -6,13 +6,18 @@ images into activations in batches. Conventions:
 * activations: ``float`` array ``[N, D]`` (any float dtype; computed in ``float64``), finite,
   with ``N >= 2``;
 * logits: ``float`` array ``[N, K]`` (unnormalised log-probabilities over ``K`` classes);
-* images: ``float`` array ``[N, H, W, C]`` with values in ``[-1, 1]``.
+* images (the sliced Wasserstein distance, :mod:`.swd`): ``float`` ``[N, H, W, C]`` in
+  ``[-1, 1]``.
 
-FID, KID and the classifier score are TF-GAN's own functions
+KID and the classifier score are TF-GAN's own functions
 (``tensorflow_gan/python/eval/classifier_metrics.py``, loaded through :mod:`tfgan_app._tfgan`),
-run in ``float64``. Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et
-al. 2020) have no TF-GAN implementation and are computed here in NumPy ``float64``, in blocks
-of rows so that memory stays ``O(block * N)`` rather than ``O(N^2)``.
+run in ``float64``; FID is TF-GAN's formula with its matrix square root taken by
+eigendecomposition in NumPy ``float64`` (``tests/test_metric_conventions.py`` keeps TF-GAN's
+function as the reference). Precision/recall (Kynkäänniemi et al. 2019) and density/coverage
+(Naeem et al. 2020) have no TF-GAN implementation and are computed here in NumPy ``float64``,
+in blocks of rows so that memory stays ``O(block * N)`` rather than ``O(N^2)``. Where the
+reference implementations differ, which convention each metric follows is in the README
+("Evaluation", "Conventions").
 
 "Streaming" in this package means: images are turned into activations batch by batch, so
 besides the ``N`` images (for generated samples: the one set ``generate(N, seed)`` draws) only
@@ -36,7 +41,7 @@ __all__ = [
     "precision_recall",
     "density_coverage",
     "prdc",
-    "sliced_wasserstein_distance",
+    "trace_sqrt_product",
     "check_activations",
 ]
 
@@ -105,13 +110,30 @@ def _kid_fn():
 
 # ----------------------------------------------------------------------------- FID / KID / IS
 
+def trace_sqrt_product(sigma1, sigma2) -> float:
+    """``Tr((sigma1 sigma2)^(1/2))`` for symmetric positive semi-definite matrices.
+
+    TF-GAN's reduction (``trace_sqrt_product``): with ``A = sigma1^(1/2)``, the eigenvalues
+    of ``sigma1 sigma2`` are those of the symmetric ``A sigma2 A``, so the trace is the sum of
+    their square roots. Here ``A`` comes from ``numpy.linalg.eigh`` and the last step needs
+    eigenvalues only (``eigvalsh``); eigenvalues below zero by round-off count as zero. TF-GAN
+    takes both square roots by SVD and leaves singular values below 1e-10 unrooted, a small
+    bias on ill-conditioned covariances (e.g. fewer samples than features).
+    """
+    w, v = np.linalg.eigh(sigma1)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    m = root @ sigma2 @ root
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2.0), 0.0, None)).sum())
+
+
 def frechet_distance(activations1, activations2) -> float:
     """Fréchet distance between Gaussians fitted to two sets of activations (FID when the
     activations are Inception pool features).
 
     ``||m1 - m2||^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2))`` with unbiased sample covariances
-    (``1/(N-1)``), computed by TF-GAN's
-    ``frechet_classifier_distance_from_activations`` in ``float64``.
+    (``1/(N-1)``), in ``float64``: TF-GAN's ``frechet_classifier_distance_from_activations``
+    with the square root of :func:`trace_sqrt_product` (the same value to ~1e-12 relative on
+    well-conditioned covariances, closer to the exact value on ill-conditioned ones).
 
     Args:
       activations1: ``float [N1, D]``, e.g. real-data features; ``N1 >= 2``.
@@ -124,12 +146,11 @@ def frechet_distance(activations1, activations2) -> float:
     Raises:
       ValueError: bad shapes, mismatched ``D`` or non-finite values.
     """
-    import tensorflow as tf
-
     a, b = _check_pair(activations1, activations2)
-    fid = _cm().frechet_classifier_distance_from_activations(
-        tf.constant(a, tf.float64), tf.constant(b, tf.float64))
-    return float(fid.numpy())
+    c1 = np.atleast_2d(np.cov(a, rowvar=False))
+    c2 = np.atleast_2d(np.cov(b, rowvar=False))
+    mean_term = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2))
+    return mean_term + float(np.trace(c1) + np.trace(c2)) - 2.0 * trace_sqrt_product(c1, c2)
 
 
 def kernel_distance(activations1, activations2, num_subsets: int = 10,
@@ -191,9 +212,10 @@ def kernel_distance(activations1, activations2, num_subsets: int = 10,
 def classifier_score(logits, num_splits: int = 10) -> dict:
     """Classifier score (Inception Score when the logits are Inception's):
     ``exp(E_x KL(p(y|x) || p(y)))`` (Salimans et al. 2016), by TF-GAN's
-    ``classifier_score_from_logits`` in ``float64``, on each of ``num_splits`` consecutive,
-    equal splits (the last ``N mod num_splits`` rows are dropped), reported as mean and
-    standard deviation over the splits -- the protocol of the original Inception Score code.
+    ``classifier_score_from_logits`` in ``float64``, on each of ``num_splits`` consecutive
+    splits, reported as mean and standard deviation over the splits. Split ``i`` holds rows
+    ``i*N//num_splits`` to ``(i+1)*N//num_splits``: every row is used, as in the original
+    Inception Score code and torch-fidelity (``N mod num_splits`` splits are one row longer).
 
     Args:
       logits: ``float [N, K]`` unnormalised log-probabilities (log-probabilities also work);
@@ -212,13 +234,13 @@ def classifier_score(logits, num_splits: int = 10) -> dict:
     x = check_activations(logits, "logits")
     if not isinstance(num_splits, (int, np.integer)) or num_splits < 1:
         raise ValueError(f"num_splits must be a positive integer; got {num_splits!r}")
-    size = len(x) // num_splits
-    if size < 2:
+    if len(x) // num_splits < 2:
         raise ValueError(f"classifier score needs at least {2 * num_splits} logits rows for "
                          f"{num_splits} splits; got {len(x)}")
     cm = _cm()
-    scores = [float(cm.classifier_score_from_logits(
-        tf.constant(x[i * size:(i + 1) * size], tf.float64)).numpy()) for i in range(num_splits)]
+    bounds = [i * len(x) // num_splits for i in range(num_splits + 1)]
+    scores = [float(cm.classifier_score_from_logits(tf.constant(x[lo:hi], tf.float64)).numpy())
+              for lo, hi in zip(bounds[:-1], bounds[1:])]
     return {"is": float(np.mean(scores)), "is_std": float(np.std(scores)),
             "num_splits": int(num_splits)}
 
@@ -264,8 +286,10 @@ def prdc(real_features, fake_features, k_pr: int = 3, k_dc: int = 5,
       value 1 when fake and real are identically distributed; can exceed 1); coverage: fraction
       of real samples whose ball ``B_{k_dc}(x_i)`` contains at least one fake sample.
 
-    Balls include their boundary. Computed in ``float64`` in blocks of ``batch_size`` rows
-    (memory ``O(batch_size * max(N, M))``).
+    Balls are open (a point on the boundary is outside: strict ``<``, as Naeem et al.'s
+    ``prdc`` package), so identical sets give density exactly 1 (closed balls: ``(k+1)/k``).
+    Computed in ``float64`` in blocks of ``batch_size`` rows (memory
+    ``O(batch_size * max(N, M))``).
 
     Args:
       real_features: ``float [N, D]``, ``N > max(k_pr, k_dc)``.
@@ -301,11 +325,11 @@ def prdc(real_features, fake_features, k_pr: int = 3, k_dc: int = 5,
     coverage_hits = 0
     for s in range(0, len(real), batch_size):
         d = _sq_dists(real[s:s + batch_size], r_sq[s:s + batch_size], fake, f_sq)  # [b, M]
-        fake_in_real_pr |= np.any(d <= r_rad[k_pr][s:s + batch_size, None], axis=0)
-        inside_dc = d <= r_rad[k_dc][s:s + batch_size, None]
+        fake_in_real_pr |= np.any(d < r_rad[k_pr][s:s + batch_size, None], axis=0)
+        inside_dc = d < r_rad[k_dc][s:s + batch_size, None]
         fake_ball_count += inside_dc.sum(axis=0)
         coverage_hits += int(np.any(inside_dc, axis=1).sum())
-        recall_hits += int(np.any(d <= f_rad[None, :], axis=1).sum())
+        recall_hits += int(np.any(d < f_rad[None, :], axis=1).sum())
     return {
         "precision": float(fake_in_real_pr.mean()),
         "recall": recall_hits / len(real),
@@ -341,87 +365,3 @@ def density_coverage(real_features, fake_features, k: int = 5, batch_size: int =
     """
     out = prdc(real_features, fake_features, k_pr=k, k_dc=k, batch_size=batch_size)
     return {"density": out["density"], "coverage": out["coverage"]}
-
-
-# ----------------------------------------------------------------------------- SWD
-
-def _images_for_swd(x, name):
-    arr = np.asarray(x, dtype=np.float32)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
-        raise ValueError(f"{name} must be images [N, H, W, C] with C in (1, 3); got shape "
-                         f"{np.shape(x)}")
-    if arr.shape[1] != arr.shape[2]:
-        raise ValueError(f"{name} must be square (H == W) for the sliced Wasserstein distance; "
-                         f"got {arr.shape[1]}x{arr.shape[2]}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    # TF-GAN's code was written for [0, 255] images; its patches are normalised per channel,
-    # so the scale barely matters, but we feed the range it was written for.
-    return (np.clip(arr, -1.0, 1.0) + 1.0) * 127.5
-
-
-def sliced_wasserstein_distance(real_images, fake_images, resolution_min: int = 16,
-                                patches_per_image: int = 64, patch_size: int = 7,
-                                random_sampling_count: int = 1, seed: int | None = 0) -> dict:
-    """Sliced Wasserstein distance between Laplacian-pyramid patch distributions (Karras et al.
-    2018), by TF-GAN's ``sliced_wasserstein_distance``.
-
-    Grayscale images are tiled to 3 channels (TF-GAN requires ``C == 3``) and mapped from
-    ``[-1, 1]`` to ``[0, 255]``. Pyramid levels run from the full resolution down to
-    ``min(resolution_min, H)`` (powers of two). TF-GAN draws patches and projections at random;
-    ``seed`` seeds NumPy and TensorFlow's global generators for that call.
-
-    Args:
-      real_images, fake_images: ``float [N, H, W, C]`` (or ``[N, H, W]``), values in
-        ``[-1, 1]``, ``H == W``, same image shape for both, ``H >= patch_size``. TF-GAN needs
-        equal counts: the larger set is randomly subsampled to the smaller one's size.
-      resolution_min, patches_per_image, patch_size, random_sampling_count: TF-GAN's.
-      seed: ``int`` or ``None`` (no seeding).
-
-    Returns:
-      ``{"swd": mean over levels of real-vs-fake distance, "swd_real": mean over levels of
-      TF-GAN's real-vs-real reference (two independent random patch draws from the real
-      images and projections: the noise level of the estimate), "levels":
-      [{"resolution", "real", "fake"} per level, finest first]}``. TF-GAN scales the distance
-      by 1e3 (as in the paper's tables).
-
-    Raises:
-      ValueError: bad shapes/values.
-    """
-    import tensorflow as tf
-
-    from tfgan_app import _tfgan
-
-    real = _images_for_swd(real_images, "real_images")
-    fake = _images_for_swd(fake_images, "fake_images")
-    if real.shape[1:] != fake.shape[1:]:
-        raise ValueError(f"real_images and fake_images must have the same image shape; got "
-                         f"{real.shape[1:]} and {fake.shape[1:]}")
-    if real.shape[1] < patch_size:
-        raise ValueError(f"images ({real.shape[1]}x{real.shape[1]}) are smaller than "
-                         f"patch_size={patch_size}")
-    if seed is not None:
-        np.random.seed(seed)
-        tf.random.set_seed(seed)
-    n = min(len(real), len(fake))  # TF-GAN needs equal batch sizes: random subsets of n
-    if len(real) > n:
-        real = real[np.sort(np.random.permutation(len(real))[:n])]
-    if len(fake) > n:
-        fake = fake[np.sort(np.random.permutation(len(fake))[:n])]
-    res_min = min(resolution_min, real.shape[1])
-    scores = _tfgan.sliced_wasserstein().sliced_wasserstein_distance(
-        tf.constant(real), tf.constant(fake), resolution_min=res_min,
-        patches_per_image=patches_per_image, patch_size=patch_size,
-        random_sampling_count=random_sampling_count)
-    full = real.shape[1]
-    levels = []
-    for i, (d_real, d_fake) in enumerate(scores):
-        levels.append({"resolution": int(2 ** (int(np.log2(full)) - i)),
-                       "real": float(np.asarray(d_real)), "fake": float(np.asarray(d_fake))})
-    return {"swd": float(np.mean([lv["fake"] for lv in levels])),
-            "swd_real": float(np.mean([lv["real"] for lv in levels])),
-            "levels": levels}

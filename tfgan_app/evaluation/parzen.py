@@ -3,9 +3,10 @@
 Goodfellow et al. (2014), following Breuleux et al. (2011): fit an isotropic Gaussian KDE to
 **10,000 generated samples**, choose the bandwidth ``sigma`` on a validation set from
 ``logspace(-1, 0, 10)``, and report the mean log-likelihood of the test set ± its standard
-error (``std / sqrt(n_test)``). The paper worked on MNIST pixels in ``[0, 1]``; for images,
-:func:`parzen_evaluate` callers should map ``[-1, 1]`` images to ``[0, 1]`` first
-(:func:`images_to_parzen_space` does it) so that the sigma grid means the same thing.
+error (``std / sqrt(n_test)``, ``std`` with ``ddof=0`` as Goodfellow's ``parzen_ll.py``). The
+paper worked on MNIST pixels in ``[0, 1]``; for images, :func:`parzen_evaluate` callers should
+map ``[-1, 1]`` images to ``[0, 1]`` first (:func:`images_to_parzen_space` does it) so that the
+sigma grid means the same thing.
 
 The estimate (in nats, per test point, ``D`` the data dimension, ``N`` samples):
 
@@ -105,14 +106,15 @@ def parzen_evaluate(samples, validation, test, sigmas=None, batch_size: int = 25
       batch_size: points per block.
 
     Returns:
-      ``{"parzen_ll": mean test log-likelihood (nats), "parzen_ll_stderr": std(ddof=1) /
-      sqrt(T), "parzen_sigma": chosen sigma, "num_samples": N, "validation_ll": {sigma: mean}}``.
+      ``{"parzen_ll": mean test log-likelihood (nats), "parzen_ll_stderr": std(ddof=0) /
+      sqrt(T) (the paper's code; NaN for one test point), "parzen_sigma": chosen sigma,
+      "num_samples": N, "validation_ll": {sigma: mean}}``.
     """
     sig = _check_sigmas(PARZEN_SIGMAS if sigmas is None else sigmas)
     val_ll = parzen_log_likelihood(samples, validation, sig, batch_size).mean(axis=1)
     best = float(sig[int(np.argmax(val_ll))])
     ll = parzen_log_likelihood(samples, test, best, batch_size)
-    stderr = float(ll.std(ddof=1) / math.sqrt(len(ll))) if len(ll) > 1 else float("nan")
+    stderr = float(ll.std(ddof=0) / math.sqrt(len(ll))) if len(ll) > 1 else float("nan")
     return {"parzen_ll": float(ll.mean()), "parzen_ll_stderr": stderr, "parzen_sigma": best,
             "num_samples": int(np.shape(samples)[0]),
             "validation_ll": {f"{s:.6g}": float(v) for s, v in zip(sig, val_ll)}}

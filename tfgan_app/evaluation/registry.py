@@ -21,6 +21,7 @@ import numpy as np
 from tfgan_app.evaluation import coverage as _cov
 from tfgan_app.evaluation import metrics as _m
 from tfgan_app.evaluation import parzen as _pz
+from tfgan_app.evaluation import swd as _sw
 
 __all__ = ["Sample", "Metric", "register_metric", "get_metric", "metric_names", "protocol"]
 
@@ -144,7 +145,7 @@ def _class_coverage(ev, s):
 
 
 def _swd(ev, s):
-    return {"swd": _m.sliced_wasserstein_distance(ev.real.reference, s.data)["swd"]}
+    return _pick(_sw.sliced_wasserstein_distance(ev.real.reference, s.data), "swd", "swd_stderr")
 
 
 def _parzen(ev, s):
@@ -160,25 +161,32 @@ def _mode_coverage(ev, s):
 
 
 for _metric in (
-    Metric("fid", _frechet("fid"), "TF-GAN Frechet distance of the features (float64)"),
-    Metric("frechet", _frechet("frechet"), "TF-GAN Frechet distance of raw 2-D points (float64)"),
+    Metric("fid", _frechet("fid"), "Frechet distance of the features, float64: TF-GAN's formula "
+           "(unbiased covariances), matrix square root by eigendecomposition"),
+    Metric("frechet", _frechet("frechet"), "Frechet distance of raw 2-D points, float64: TF-GAN's "
+           "formula (unbiased covariances), matrix square root by eigendecomposition"),
     Metric("kid", _kid, "TF-GAN block estimator, 10 disjoint subsets; kid_std over subsets"),
-    Metric("is", _classifier_score, "TF-GAN classifier score, mean/std over 10 splits",
+    Metric("is", _classifier_score, "TF-GAN classifier score, mean/std(ddof=0) over 10 splits of "
+           "rows [i*N//10, (i+1)*N//10) (every row, as the original code and torch-fidelity)",
            frozenset({"logits"})),
     Metric("precision_recall", lambda ev, s: _pick(_prdc(ev, s), "precision", "recall"),
-           "Kynkaanniemi et al. 2019, k=3"),
+           "Kynkaanniemi et al. 2019, k=3; open k-NN balls (strict <, as the prdc package)"),
     Metric("density_coverage", lambda ev, s: _pick(_prdc(ev, s), "density", "coverage"),
-           "Naeem et al. 2020, k=5"),
+           "Naeem et al. 2020, k=5; open k-NN balls (strict <, as the prdc package: identical "
+           "sets give density 1)"),
     Metric("class_coverage", _class_coverage,
            "classes with >= 10% of their uniform share of samples at confidence >= 0.9",
            frozenset({"logits"})),
     Metric("parzen", _parzen,
            lambda ev: (f"{ev.parzen_samples} samples in [0,1] pixel space, sigma from "
                        "logspace(-1,0,10) on first half of held-out, mean +- stderr on "
-                       "second half"),
+                       "second half (std ddof=0 / sqrt(n), as Goodfellow's parzen_ll.py)"),
            frozenset({"parzen"})),
     Metric("swd", _swd, "TF-GAN sliced Wasserstein distance of Laplacian-pyramid patches "
-           "(Karras et al. 2018), x 1e3", frozenset({"data"})),
+           "(Karras et al. 2018): 64 7x7 patches per image and level, each normalised by its "
+           "own mean/std (TF-GAN; flat patches become zero vectors), unscaled (Karras et al.'s "
+           "tables are x1e3), mean of 4 draws of 147 random projections; swd_stderr over the "
+           "draws", frozenset({"data"})),
     Metric("mode_coverage", _mode_coverage,
            "VEEGAN: high quality when Euclidean distance to nearest mode <= 3 std (exact "
            "samples: 1 - exp(-4.5) = 98.89%); mode captured with >= 1 high-quality sample",

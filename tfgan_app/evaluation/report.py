@@ -80,8 +80,8 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
     return result
 
 
-_PAIRS = {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_ll_stderr"}
-_HIDDEN = {"kid_std", "kid_stderr", "is_std", "parzen_ll_stderr", "class_counts",
+_PAIRS = {"kid": "kid_std", "is": "is_std", "parzen_ll": "parzen_ll_stderr", "swd": "swd_stderr"}
+_HIDDEN = {"kid_std", "kid_stderr", "is_std", "parzen_ll_stderr", "swd_stderr", "class_counts",
            "mode_counts", "num_modes"}
 
 
@@ -103,7 +103,7 @@ def _fmt(values, key):
 def format_table(results: dict) -> str:
     """A plain-text table of an :func:`evaluate_run` result: one row per metric, columns
     ``generated`` and ``real floor`` (``±`` gives the std over subsets/splits, or the standard
-    error for Parzen)."""
+    error for Parzen and for SWD's random projections)."""
     if not isinstance(results, dict) or "metrics" not in results:
         raise ValueError("results must be the dict returned by evaluate_run (with 'metrics')")
     gen, floor = results["metrics"], results.get("floor") or {}
