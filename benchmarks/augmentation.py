@@ -52,6 +52,7 @@ VARIANTS = {
     "translation_color": {"augment": "translation,color"},
     "ada": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
     "ada_fixed_0.3": {"augment": "ada", "augment_p": 0.3},
+    "r1": {"augment": None, "r1_gamma": 0.05},
     "ada_r1": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100, "r1_gamma": 0.05},
     "aug": {},  # the preset as it is (its own recipe)
 }
