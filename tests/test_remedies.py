@@ -25,6 +25,14 @@ def _gan(disc=None, **compile_kw):
     return gan
 
 
+def _same_start(plain, *others):
+    """Give ``others`` the weights and noise stream of ``plain``."""
+    for g in others:
+        g.generator.set_weights(plain.generator.get_weights())
+        g.discriminator.set_weights(plain.discriminator.get_weights())
+        g.seed_generator.state.assign(plain.seed_generator.state)
+
+
 def test_weight_clipping_keeps_discriminator_weights_in_range():
     gan = _gan(loss="wasserstein", weight_clip=0.01, d_optimizer=keras.optimizers.SGD(1.0))
     gan.fit(_ring_ds(), epochs=1, verbose=0)
@@ -42,10 +50,7 @@ def test_r1_and_l2_terms_are_added_exactly():
     plain = _gan()
     with_r1 = _gan(r1_gamma=3.0)
     with_l2 = _gan(d_l2=0.5)
-    for g in (with_r1, with_l2):  # same weights and noise stream as `plain`
-        g.generator.set_weights(plain.generator.get_weights())
-        g.discriminator.set_weights(plain.discriminator.get_weights())
-        g.seed_generator.state.assign(plain.seed_generator.state)
+    _same_start(plain, with_r1, with_l2)
     state = plain.seed_generator.state.numpy()
     base, _, _ = plain.discriminator_loss(real, None)
     r1_loss, _, _ = with_r1.discriminator_loss(real, None)
@@ -218,9 +223,7 @@ def test_dragan_penalty_is_the_gradient_penalty_around_perturbed_real_data():
     real = tf.constant(tg.data.ring(64, seed=1)[0])
     plain = _gan()
     dragan = _gan(dragan=10.0, dragan_c=0.5)
-    dragan.generator.set_weights(plain.generator.get_weights())
-    dragan.discriminator.set_weights(plain.discriminator.get_weights())
-    dragan.seed_generator.state.assign(plain.seed_generator.state)
+    _same_start(plain, dragan)
     state = plain.seed_generator.state.numpy()
     base, _, _ = plain.discriminator_loss(real, None)
     total, _, _ = dragan.discriminator_loss(real, None)
