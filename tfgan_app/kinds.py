@@ -57,7 +57,9 @@ class Kind:
       default_metrics: the ones ``tfgan-app evaluate`` computes by default.
       default_objective: the tuning objective of ``tfgan-app tune`` (a metric, minimised or
         maximised as :mod:`tfgan_app.tuning` says).
-      export_outputs: output names of the exported ``sample``/``interpolate`` signatures.
+      export_outputs: output names of the exported ``sample``/``interpolate`` signatures
+        (translation: of ``translate`` and ``translate_png``).
+      export_signatures: the exported signatures (:mod:`tfgan_app.export.contract`).
       is_image: whether samples are images ``[H, W, C]`` (else vectors).
       callbacks: ``(run, info, every) -> [keras.callbacks.Callback]``: what pictures training
         (``run`` a :class:`tfgan_app.rundir.RunDir`, ``info`` the dataset's description).
@@ -78,6 +80,7 @@ class Kind:
     callbacks: Callable
     draw: Callable
     make_model: Callable = None
+    export_signatures: tuple = ("serving_default", "sample", "interpolate")
 
     def build_model(self, generator, discriminator, settings: dict):
         """The (uncompiled) model that trains this kind (see ``make_model``)."""
@@ -189,9 +192,10 @@ def _translation_callbacks(run, info, every):
 TRANSLATION = Kind("translation", "images translated from paired source images",
                    _translation, metrics=("psnr", "ssim", "l1"),
                    default_metrics=("psnr", "ssim", "l1"), default_objective="psnr",
-                   export_outputs=("images",), is_image=True,
+                   export_outputs=("images", "images_png_bytes"), is_image=True,
                    callbacks=_translation_callbacks, draw=_draw_grid,
-                   make_model=_translation_model)
+                   make_model=_translation_model,
+                   export_signatures=("serving_default", "translate", "translate_png"))
 
 _REGISTRY: list[Kind] = []
 
