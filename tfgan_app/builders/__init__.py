@@ -25,6 +25,7 @@ from tfgan_app.builders.pix2pix import (  # noqa: F401
     srgan_generator,
     unet_generator,
 )
+from tfgan_app.builders.resnet import ReflectionPadding2D, resnet_generator  # noqa: F401
 from tfgan_app.builders.toy import toy_discriminator, toy_generator  # noqa: F401
 
 
@@ -52,6 +53,9 @@ def _registry():
                   srgan_generator(data_shape, source_shape or data_shape, **kw), None),
         "patchgan": (None, lambda data_shape, num_classes, source_shape=None, **kw:
                      patchgan_discriminator(data_shape, source_shape, **kw)),
+        # CycleGAN (tfgan_app.cyclegan): G maps an image of the other domain
+        "resnet": (lambda latent_dim, data_shape, num_classes, source_shape=None, **kw:
+                   resnet_generator(data_shape, (source_shape or data_shape)[-1], **kw), None),
     }
 
 

@@ -114,7 +114,7 @@ def unet_generator(image_shape, source_channels: int | None = None, *, depth: in
 
 def patchgan_discriminator(image_shape, source_shape=None, *, receptive_field: int = 70,
                            base_filters: int = 64, norm: str = "batch",
-                           spectral_norm: bool = False,
+                           spectral_norm: bool = False, conditional: bool = True,
                            name: str = "patchgan_discriminator") -> keras.Model:
     """PatchGAN: ``[image [B, H, W, C], source [B, h, w, Cs]]`` -> patch logits ``[B, P, Q, 1]``.
 
@@ -126,6 +126,8 @@ def patchgan_discriminator(image_shape, source_shape=None, *, receptive_field: i
       base_filters: filters of the first convolution (doubling, capped at 8x).
       norm: ``"batch"``, ``"instance"`` or ``"none"`` (never on the first layer).
       spectral_norm: wrap every convolution in ``keras.layers.SpectralNormalization``.
+      conditional: ``False``: judge the image alone, ``image [B, H, W, C]`` -> logits
+        (CycleGAN's discriminators); ``source_shape`` is then ignored.
     """
     h, w, c = _shape(image_shape, "image_shape")
     source_shape = _shape(source_shape or image_shape, "source_shape")
@@ -147,7 +149,7 @@ def patchgan_discriminator(image_shape, source_shape=None, *, receptive_field: i
     source = keras.Input(source_shape, name="source")
     src = source if source_shape[:2] == (h, w) else keras.layers.Resizing(
         h, w, interpolation="bilinear", name="source_resize")(source)
-    x = keras.layers.Concatenate(name="pair")([image, src])
+    x = keras.layers.Concatenate(name="pair")([image, src]) if conditional else image
     for i in range(n + 1):
         f = base_filters * min(2 ** i, 8)
         x = conv(f, 2 if i < n else 1, f"conv{i + 1}", use_bias=i == 0)(x)
@@ -155,7 +157,7 @@ def patchgan_discriminator(image_shape, source_shape=None, *, receptive_field: i
         x = layer(x) if layer is not None else x
         x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i + 1}")(x)
     logits = conv(1, 1, "logits", dtype="float32")(x)
-    return keras.Model([image, source], logits, name=name)
+    return keras.Model([image, source] if conditional else image, logits, name=name)
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
