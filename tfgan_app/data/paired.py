@@ -11,6 +11,11 @@ any images by a task (:data:`TASKS`), which makes the source from the target:
 * ``colorize``: RGB to grayscale (one channel);
 * ``edges``: Sobel gradient magnitude of the grayscale image, scaled to ``[-1, 1]``.
 
+Pairs read from disk or TFDS (a folder of side-by-side A|B images, folders ``A/`` and ``B/``
+paired by file name, a TFDS dataset with two image features) are in
+:mod:`tfgan_app.data.paired_sources`. Every paired source may apply :func:`augment_pairs`:
+random crops and horizontal flips applied identically to both sides.
+
 Offline defaults (:func:`offline_images`): scikit-learn's digits upsampled bilinearly
 (``"digits"``; ``train``/``test`` split as :func:`tfgan_app.data.digits`), and random patches of
 scikit-learn's two sample photos (``"photos"``: patches for ``train`` come from the left 70%
@@ -37,6 +42,84 @@ def _images(x, what):
     if x.size and (x.min() < -1.001 or x.max() > 1.001):
         raise ValueError(f"{what} must be in [-1, 1], got [{x.min():.3g}, {x.max():.3g}]")
     return x
+
+
+def size_factor(source_shape, target_shape, what: str = "pairs") -> int:
+    """The integer ``f`` with target ``H, W`` = ``f`` x source ``h, w`` (1: same size; 2 or 4
+    for super-resolution); ``ValueError`` naming both shapes otherwise."""
+    (h, w), (H, W) = tuple(source_shape[:2]), tuple(target_shape[:2])
+    f = H // h if h and w else 0
+    if not f or H != f * h or W != f * w:
+        raise ValueError(f"{what}: source size {h}x{w} and target size {H}x{W} (H x W) do not "
+                         "match; a target must have the source's size or an integer multiple "
+                         "of it (super-resolution)")
+    return int(f)
+
+
+def _crop_size(crop, target_shape, factor):
+    if crop is None or crop is False:
+        return None
+    ch, cw = P.normalize_image_size(crop)
+    H, W = target_shape[:2]
+    if ch > H or cw > W or ch % factor or cw % factor:
+        raise ValueError(f"crop {ch}x{cw} must fit the targets ({H}x{W}) and be divisible by "
+                         f"the target/source size factor {factor}")
+    return ch, cw
+
+
+def _crop_pair(source, target, crop, factor, offsets):
+    """Crop ``target`` to ``crop`` at ``offsets`` (in source pixels) and the source at the
+    same place (scaled by ``factor``)."""
+    ch, cw = crop
+    oy, ox = offsets
+    cs, ct = source.shape[-1], target.shape[-1]
+    source = tf.slice(source, tf.stack([oy, ox, 0]), [ch // factor, cw // factor, cs])
+    target = tf.slice(target, tf.stack([oy * factor, ox * factor, 0]), [ch, cw, ct])
+    return source, target
+
+
+def center_crop_pairs(sources, targets, crop):
+    """The central ``crop`` (of the target; the source's matching part) of aligned arrays:
+    how held-out pairs are cut when training crops at random."""
+    factor = size_factor(sources.shape[1:], targets.shape[1:])
+    crop = _crop_size(crop, targets.shape[1:], factor)
+    if crop is None:
+        return sources, targets
+    (h, w), (ch, cw) = sources.shape[1:3], crop
+    oy, ox = (h - ch // factor) // 2, (w - cw // factor) // 2
+    return (sources[:, oy:oy + ch // factor, ox:ox + cw // factor],
+            targets[:, oy * factor:oy * factor + ch, ox * factor:ox * factor + cw])
+
+
+def augment_pairs(ds, *, crop=None, flip: bool = False, seed: int = 0,
+                  deterministic: bool = True):
+    """Random crops (``crop``: the target's ``(h, w)`` or an int; the source is cut at the same
+    place, scaled by the size factor) and horizontal flips (``flip``: probability 1/2), the
+    same for both sides of each ``(source, target)`` element of ``ds`` (unbatched, static
+    shapes). Seeded: the same ``seed`` gives the same crops; each epoch draws new ones."""
+    s_spec, t_spec = ds.element_spec
+    factor = size_factor(s_spec.shape, t_spec.shape)
+    crop = _crop_size(crop, t_spec.shape, factor)
+    if crop is None and not flip:
+        return ds
+    h, w = s_spec.shape[:2]
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def one(pair, key):
+        source, target = pair
+        k = tf.random.experimental.stateless_split(key, 3)
+        if crop is not None:
+            oy = tf.random.stateless_uniform([], k[0], 0, h - crop[0] // factor + 1, tf.int32)
+            ox = tf.random.stateless_uniform([], k[1], 0, w - crop[1] // factor + 1, tf.int32)
+            source, target = _crop_pair(source, target, crop, factor, (oy, ox))
+        if flip:
+            mirror = tf.random.stateless_uniform([], k[2]) < 0.5
+            source = tf.cond(mirror, lambda: tf.reverse(source, [1]), lambda: source)
+            target = tf.cond(mirror, lambda: tf.reverse(target, [1]), lambda: target)
+        return source, target
+
+    return tf.data.Dataset.zip((ds, seeds)).map(one, num_parallel_calls=P.AUTOTUNE,
+                                                deterministic=deterministic)
 
 
 def derive(task: str, targets, *, factor: int = 4, mask: str = "center",
@@ -81,14 +164,33 @@ def derive(task: str, targets, *, factor: int = 4, mask: str = "center",
     raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
 
 
+#: A photo patch is kept only if its texture (mean absolute difference between neighbouring
+#: grey levels, horizontally plus vertically, in [-1, 1] units) reaches this: random crops of
+#: the sample photos are mostly sky, wall or blurred background, on which bicubic upsampling
+#: is already near-perfect, so super-resolution measured on them says nothing (README,
+#: "Image-to-image translation").
+PHOTO_MIN_TEXTURE = 0.04
+
+
+def photo_texture(patches) -> np.ndarray:
+    """``float32 [N]``: the texture of RGB ``patches [N, S, S, 3]`` in ``[-1, 1]`` (see
+    :data:`PHOTO_MIN_TEXTURE`)."""
+    g = np.asarray(patches, np.float32).mean(-1)
+    return (np.abs(np.diff(g, axis=1)).mean((1, 2))
+            + np.abs(np.diff(g, axis=2)).mean((1, 2))).astype(np.float32)
+
+
 def offline_images(name: str, split: str = "train", *, image_size: int = 32,
                    num_patches: int | None = None, seed: int = 0) -> np.ndarray:
     """Real images shipped with the dependencies, ``float32 [N, S, S, C]`` in ``[-1, 1]``.
 
     ``"digits"``: scikit-learn's 8x8 digits (``split`` as :func:`tfgan_app.data.digits`)
-    upsampled to ``image_size`` (bilinear), 1 channel. ``"photos"``: ``num_patches`` random
-    ``image_size`` RGB crops of scikit-learn's sample photos (default 2,048 for ``train``,
-    256 for ``test``), from disjoint column ranges per split.
+    upsampled to ``image_size`` (bilinear), 1 channel. ``"photos"``: ``num_patches`` textured
+    ``image_size`` RGB crops of scikit-learn's two sample photos (default 2,048 for ``train``,
+    256 for ``test``): ``train`` crops lie in the left 70% of each photo's columns, ``test``
+    crops in the right 30% (never seen in training); candidates are drawn alternately from the
+    two photos and kept only when their texture reaches :data:`PHOTO_MIN_TEXTURE`, so the
+    first ``n`` patches of a seed and split are the same whatever ``num_patches`` is.
     """
     if name == "digits":
         from tfgan_app.data.digits import load_digits_arrays
@@ -103,78 +205,105 @@ def offline_images(name: str, split: str = "train", *, image_size: int = 32,
             raise ValueError(f"photos split must be 'train' or 'test', got {split!r}")
         n = int(num_patches or (2048 if split == "train" else 256))
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-        out = np.empty((n, image_size, image_size, 3), np.float32)
-        photos = load_sample_images().images
-        for i in range(n):
-            img = photos[i % len(photos)]
-            cut = int(img.shape[1] * PHOTO_TRAIN_FRACTION)
-            lo, hi = (0, cut - image_size) if split == "train" else (cut, img.shape[1] - image_size)
-            y0 = rng.integers(0, img.shape[0] - image_size + 1)
-            x0 = rng.integers(lo, hi + 1)
-            out[i] = img[y0:y0 + image_size, x0:x0 + image_size] / 127.5 - 1.0
-        return out
+        photos = [p.astype(np.float32) / 127.5 - 1.0 for p in load_sample_images().images]
+        kept, found, drawn = [], 0, 0
+        while found < n:
+            if drawn > 200 * n + 10_000:
+                raise ValueError(f"only {found} of {n} {image_size}x{image_size} photo patches "
+                                 f"reach texture {PHOTO_MIN_TEXTURE} in the {split} region")
+            batch = np.empty((256, image_size, image_size, 3), np.float32)
+            for i in range(len(batch)):
+                img = photos[(drawn + i) % len(photos)]
+                cut = int(img.shape[1] * PHOTO_TRAIN_FRACTION)
+                lo, hi = (0, cut - image_size) if split == "train" else (
+                    cut, img.shape[1] - image_size)
+                y0 = rng.integers(0, img.shape[0] - image_size + 1)
+                x0 = rng.integers(lo, hi + 1)
+                batch[i] = img[y0:y0 + image_size, x0:x0 + image_size]
+            drawn += len(batch)
+            batch = batch[photo_texture(batch) >= PHOTO_MIN_TEXTURE]
+            kept.append(batch)
+            found += len(batch)
+        return np.concatenate(kept)[:n]
     raise ValueError(f"unknown offline image source {name!r}; valid: {', '.join(OFFLINE)}")
 
 
 def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
-               deterministic: bool = True, name: str = "pairs", source: str = "arrays",
-               **extra):
+               deterministic: bool = True, crop=None, flip: bool = False,
+               name: str = "pairs", source: str = "arrays", **extra):
     """A ``tf.data`` pipeline of ``(source, target)`` batches from two aligned arrays.
 
     Args:
       sources: ``float32 [N, h, w, Cs]`` in ``[-1, 1]``.
-      targets: ``float32 [N, H, W, C]`` in ``[-1, 1]``.
+      targets: ``float32 [N, H, W, C]`` in ``[-1, 1]``; ``H, W`` equal to ``h, w`` or an
+        integer multiple of them (super-resolution).
       batch_size, shuffle, seed, deterministic: as every source.
+      crop, flip: random crops and flips, the same on both sides (:func:`augment_pairs`).
 
     Returns:
-      the dataset (``ds.info`` describes it; ``data_shape`` is the target's shape).
+      the dataset (``ds.info`` describes it; ``data_shape`` is the target's shape, after
+      ``crop``).
     """
     s, t = _images(sources, "sources"), _images(targets, "targets")
     if len(s) != len(t):
         raise ValueError(f"{len(s)} sources but {len(t)} targets: pairs must align")
+    size_factor(s.shape[1:], t.shape[1:], "the arrays")
     batch_size = P.check_batch_size(batch_size)
     P.check_enough(len(t), batch_size, "the pairs")
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(s), tf.constant(t))).cache()
     if shuffle:
         ds = ds.shuffle(len(t), seed=seed, reshuffle_each_iteration=True)
+    ds = augment_pairs(ds, crop=crop, flip=flip, seed=seed, deterministic=deterministic)
+    s_shape, t_shape = (tuple(int(v) for v in e.shape) for e in ds.element_spec)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(P.IN_MEMORY_PREFETCH)
     ds = ds.with_options(P.pipeline_options(deterministic, in_memory=True))
-    info = P.make_info(name=name, source=source, sample_shape=t.shape[1:],
+    info = P.make_info(name=name, source=source, sample_shape=t_shape,
                        num_examples=len(t), batch_size=batch_size, with_labels=False,
-                       seed=seed, paired=True, source_shape=[int(v) for v in s.shape[1:]],
-                       **extra)
+                       seed=seed, paired=True, source_shape=list(s_shape),
+                       crop=None if crop is None else list(P.normalize_image_size(crop)),
+                       flip=bool(flip), **extra)
     return P.attach(ds, info)
 
 
 def derived_pairs(images: str, task: dict, split: str = "train", *, batch_size: int = 32,
                   image_size: int = 32, shuffle: bool = True, seed: int = 0,
-                  num_patches: int | None = None):
+                  num_patches: int | None = None, crop=None, flip: bool = False):
     """``(dataset, info)`` of pairs derived by ``task`` (``{"name": TASK, **options}``) from
-    the offline images ``images`` (:func:`offline_images`)."""
+    the offline images ``images`` (:func:`offline_images`); ``crop``/``flip`` as
+    :func:`from_pairs` (held-out pairs are then cut centrally to ``crop``)."""
     task = dict(task)
     task_name = task.pop("name", None)
     targets = offline_images(images, split, image_size=image_size, num_patches=num_patches,
                              seed=seed)
     sources = derive(task_name, targets, seed=seed, **task)
     ds = from_pairs(sources, targets, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                    name=f"{images}-{task_name}", source=images, split=split,
-                    task={"name": task_name, **task}, image_size=image_size)
+                    crop=crop, flip=bool(flip), name=f"{images}-{task_name}", source=images,
+                    split=split, task={"name": task_name, **task}, image_size=image_size)
     return ds, ds.info
 
 
 def heldout_pairs(info: dict, n: int | None = None):
-    """``(sources, targets)``: held-out pairs of a derived dataset described by ``info`` (its
-    ``task`` applied to the ``test`` split of its offline images; the first ``n``, or all),
-    for pictures and the end-of-run report."""
+    """``(sources, targets)``: the held-out pairs of the paired dataset described by ``info``
+    (the first ``n``, or all), for pictures and the end-of-run report: for a derived dataset,
+    its ``task`` applied to the ``test`` split of its offline images; for folders and TFDS,
+    what :func:`tfgan_app.data.paired_sources.heldout_from_info` reads (``info["heldout"]``
+    says where they come from)."""
+    if info.get("reader"):
+        from tfgan_app.data.paired_sources import heldout_from_info
+
+        return heldout_from_info(info, n)
     task = info.get("task")
     if not task or info.get("source") not in OFFLINE:
         raise ValueError("held-out pairs need a dataset derived from offline images "
-                         f"(tfgan_app.data.paired.derived_pairs); got {info.get('name')!r}")
+                         "(tfgan_app.data.paired.derived_pairs) or read by "
+                         "tfgan_app.data.paired_sources (folders, TFDS); got "
+                         f"{info.get('name')!r}")
     task = dict(task)
     patches = None if n is None else max(int(n), 8)
     targets = offline_images(info["source"], "test", image_size=int(info["image_size"]),
                              num_patches=patches, seed=int(info.get("seed") or 0))[:n]
-    return derive(task.pop("name"), targets, seed=int(info.get("seed") or 0), **task), targets
+    sources = derive(task.pop("name"), targets, seed=int(info.get("seed") or 0), **task)
+    return center_crop_pairs(sources, targets, info.get("crop"))
 
 
 def naive_translation(sources, target_shape) -> np.ndarray:

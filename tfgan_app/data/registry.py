@@ -15,6 +15,13 @@ name                            source
 ``pairs:<images>[:<split>]``    (source, target) pairs derived by ``task`` (a keyword:
                                 ``{"name": "inpaint", ...}``) from offline images ``digits``
                                 or ``photos`` (:func:`tfgan_app.data.paired.derived_pairs`)
+``pairs-folder:<path>``         (source, target) pairs from a folder: ``A/`` and ``B/``
+                                paired by file name, or side-by-side A|B images
+                                (:func:`tfgan_app.data.paired_sources.from_pair_folder`;
+                                ``direction``, ``crop``, ``flip``, ``heldout_fraction``...)
+``pairs-tfds:<name>``           (source, target) pairs from two image features of a TFDS
+                                dataset (:func:`~tfgan_app.data.paired_sources.from_tfds_pairs`;
+                                ``source_key``, ``target_key``, ``heldout_split``...)
 ==============================  ===========================================================
 """
 
@@ -29,7 +36,8 @@ from tfgan_app.data.toy_data import from_toy
 
 DATASET_CHOICES = ("digits", "digits:<split>", "gaussian", "ring", "grid", "tfds:<name>",
                    "<tfds name>", "folder:<path>", "idx:<images>[,<labels>]",
-                   "pairs:<digits|photos>[:<split>]")
+                   "pairs:<digits|photos>[:<split>]", "pairs-folder:<path>",
+                   "pairs-tfds:<name>")
 
 
 def dataset_by_name(name: str, **kwargs):
@@ -80,6 +88,18 @@ def dataset_by_name(name: str, **kwargs):
         kwargs.pop("with_labels", None)
         ds, _ = derived_pairs(images, kwargs.pop("task"), split or kwargs.pop("split", "train"),
                               **kwargs)
+    elif kind in ("pairs-folder", "pairs-tfds"):
+        from tfgan_app.data import paired_sources
+
+        if not rest:
+            example = "/data/facades" if kind == "pairs-folder" else "div2k"
+            raise ValueError(f"{kind}: needs a {'path' if kind == 'pairs-folder' else 'name'}"
+                             f", e.g. {kind}:{example}")
+        if kwargs.pop("with_labels", None):
+            raise ValueError(f"{name!r} yields (source, target) pairs: it has no class labels")
+        read = (paired_sources.from_pair_folder if kind == "pairs-folder"
+                else paired_sources.from_tfds_pairs)
+        ds = read(rest, **kwargs)
     elif kind == "idx":
         parts = [p for p in rest.split(",") if p]
         if len(parts) not in (1, 2):
