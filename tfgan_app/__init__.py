@@ -22,7 +22,7 @@ _ATTRIBUTES = {
 _SUBMODULES = ("builders", "callbacks", "data", "losses", "evaluation", "export", "serving",
                "presets", "train", "rundir", "tuning", "distribute", "kinds", "options",
                "penalties", "sampling", "images", "checkpoint", "remedies", "model",
-               "keras_workarounds", "randomness", "replication")
+               "keras_workarounds", "randomness", "replication", "doctor")
 
 __all__ = sorted([*_ATTRIBUTES, *_SUBMODULES])
 

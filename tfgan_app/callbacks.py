@@ -279,3 +279,12 @@ class LatentInterpolation(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         strip = interpolation_strip(self.model, self.seed_a, self.seed_b, self.steps)
         save_png(image_grid(strip, rows=1), self.path, self.scale)
+
+
+def __getattr__(name):
+    """``Doctor`` (the training doctor, :mod:`tfgan_app.doctor`), loaded on first use."""
+    if name == "Doctor":
+        from tfgan_app.doctor import Doctor
+
+        return Doctor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,8 @@ averages only the steps that updated the generator), ``d_real`` and ``d_fake``: 
 discriminator's mean output on real and on generated data -- a probability ``sigmoid(logit)`` for
 the sigmoid losses (``minimax``, ``modified``, ``relativistic``, ``acgan``), the raw critic score
 otherwise. At the optimum of the minimax game ``D*(x) = p_data / (p_data + p_g) = 1/2``.
+``g_grad_norm``: the global norm of the generator's gradient of ``g_loss`` (per replica, mean
+over the generator's steps), the vanishing-gradient signal of :mod:`tfgan_app.doctor`.
 
 Conditional models
 ------------------
@@ -118,6 +120,8 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        # |grad G| of the unscaled generator loss (per replica): tfgan_app.doctor's signal
+        self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
         self.ema_generator = None
         self._init_augmentation()  # tfgan_app.augment: p, its metrics, its saved state
         # Both sub-models are built; mark the wrapper built so fit() (also under a strategy)
@@ -149,7 +153,7 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
-                self.d_fake_tracker, *self.augment_metrics()]
+                self.d_fake_tracker, self.g_grad_norm_tracker, *self.augment_metrics()]
 
     @property
     def d_conditional(self) -> bool:
@@ -406,7 +410,14 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         with tf.GradientTape() as tape:
             g_loss = self.generator_loss(real, labels)
             scaled = self.g_optimizer.scale_loss(g_loss / replication.num_replicas())
-        return g_loss, tape.gradient(scaled, self.generator.trainable_variables)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        # Undo the 1/N and the loss scale: the norm of this replica's gradient of g_loss.
+        unscale = float(replication.num_replicas()) / tf.cast(
+            getattr(self.g_optimizer, "dynamic_scale", 1.0), tf.float32)
+        self.g_grad_norm_tracker.update_state(
+            tf.cast(tf.linalg.global_norm([g for g in grads if g is not None]), tf.float32)
+            * unscale)
+        return g_loss, grads
 
     def _g_step(self, real, labels):
         g_loss, grads = self._g_loss_and_grads(real, labels)

@@ -309,6 +309,9 @@ RUN_SETTINGS = (
            "(`tfgan_app.distribute.get_strategy`)", "run"),
     Option("mixed_precision", None, anything, "dtype policy: mixed_float16, mixed_bfloat16, "
            "auto or None", "run"),
+    Option("doctor", "on", choice("on", "off", "fix"), "the training doctor "
+           "(`tfgan_app.doctor`): 'on' names failures and remedies, 'fix' also restarts with "
+           "the remedy, 'off'", "run"),
 )
 
 

@@ -17,6 +17,7 @@ Layout::
       gan.keras            the whole GANModel with both optimizers' state
       report.json          what the job measured at the end (e.g. the Gaussian fit)
       eval.json            written by `tfgan-app evaluate`
+      doctor.json          the training doctor's diagnoses so far (tfgan_app.doctor)
       plots/losses.png     D and G losses and D's outputs per epoch
       plots/scatter.png    2-D points: real against generated
       samples/             images: a grid every plot_every epochs, interpolation.png
@@ -72,6 +73,7 @@ class RunDir:
     HISTORY = "history.json"
     REPORT = "report.json"
     EVAL = "eval.json"
+    DOCTOR = "doctor.json"
     GENERATOR = "generator.keras"
     EMA_GENERATOR = "ema_generator.keras"
     GAN = "gan.keras"
@@ -85,7 +87,7 @@ class RunDir:
     SAMPLE_PNG = os.path.join("samples", "sample.png")
     #: What ``train`` writes here (removed by ``--overwrite``); folders are removed whole.
     OUTPUTS = (HISTORY, GENERATOR, EMA_GENERATOR, GAN, REPORT, EVAL, BACKUP, LOGS, SAMPLES,
-               LOSSES_PNG, SCATTER_PNG)
+               LOSSES_PNG, SCATTER_PNG, DOCTOR)
     #: The folders where files are written atomically (and temporaries may be left).
     _WRITTEN_DIRS = ("", "plots", SAMPLES, BACKUP)
 

@@ -53,7 +53,7 @@ def make_dataset(settings: dict):
 
 
 #: Settings that may change when a killed run is started again (the rest must match).
-_RESUMABLE_CHANGES = ("epochs", "strategy")
+_RESUMABLE_CHANGES = ("epochs", "strategy", "doctor")
 
 
 def build_gan(settings: dict, info: dict, strategy=None) -> GANModel:
@@ -375,7 +375,10 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     # extra callbacks: an EvaluationCallback's val_* logs must be in the logs before the
     # history writer (and then the backup) records the epoch.
     guard = cb.TrainingGuard()
-    callbacks = [guard, *extra_callbacks, history, backup,
+    from tfgan_app import doctor  # the training doctor (README, "Training doctor")
+
+    doctors = doctor.for_run(settings, run, info)
+    callbacks = [*doctors, guard, *extra_callbacks, history, backup,
                  cb.LossCurves(run.path(run.LOSSES_PNG), history,
                                title=settings.get("preset") or "GAN", every=every),
                  keras.callbacks.TensorBoard(run.path(run.LOGS)),
@@ -401,6 +404,7 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         from tfgan_app.translation import translation_report
 
         report = translation_report(gan, info)
+    report = doctor.add_to_report(doctors, report)
     run.write_report(report)
     # Every output is written: the backup is no longer needed.
     shutil.rmtree(run.path(run.BACKUP), ignore_errors=True)

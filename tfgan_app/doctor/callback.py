@@ -1,0 +1,238 @@
+"""The training doctor as a Keras callback: probes, signals, and the diagnoses said once.
+
+See :mod:`tfgan_app.doctor` for what it watches and :mod:`tfgan_app.doctor.rules` for the
+thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+
+from tfgan_app.doctor import rules
+from tfgan_app.sampling import latent_vectors
+from tfgan_app.utils import NonFiniteError, non_finite_logs, write_json
+
+#: The latent seed of the doctor's fixed batch (apart from the picture grids' seeds).
+PROBE_SEED = 9_173
+
+
+def _pairwise_mean(x: np.ndarray) -> float:
+    """Mean Euclidean distance over the distinct pairs of the rows of ``x``."""
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    sq = np.sum(x * x, 1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
+    n = len(x)
+    return float(np.sqrt(d2).sum() / max(n * (n - 1), 1))
+
+
+def _share_covered(labels: np.ndarray, k: int) -> float:
+    """The fraction of ``k`` bins holding at least ``MODE_SHARE`` of a uniform share."""
+    if len(labels) == 0:
+        return 0.0
+    counts = np.bincount(labels, minlength=k)[:k]
+    return float(np.mean(counts >= rules.MODE_SHARE * len(labels) / k))
+
+
+class Doctor(keras.callbacks.Callback):
+    """Watch a :class:`tfgan_app.GANModel` train and name its failure, with the remedy.
+
+    Per epoch it reads the model's logs (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
+    ``g_grad_norm``); every ``every`` epochs it also probes the model on fixed batches (D's
+    accuracy, the generated batch's diversity, D's gap between training and held-out data).
+    The signals join the epoch's logs (so ``history.json`` and TensorBoard record them; place
+    the doctor before the history writer) and :func:`tfgan_app.doctor.rules.diagnose` reads
+    them. A new diagnosis is printed once, written to ``path`` (``doctor.json``) and to
+    TensorBoard as text; with ``fix`` it stops training so :func:`tfgan_app.doctor.fix.train`
+    can restart with the remedy. An epoch with NaN or infinite logs stops training at once
+    (:class:`tfgan_app.utils.NonFiniteError` with the divergence diagnosis).
+
+    Args:
+      real: training examples (``[N, ...]``); the first ``n`` are the fixed real batch.
+        ``None``: no diversity or overfitting probes.
+      held_out: real examples D never trains on (``None``: no overfitting probe).
+      modes, mode_std: the toy mixture's mode centres ``[K, 2]`` and std (nearest-mode
+        counts instead of feature distances).
+      classifier: a ``keras.Model`` giving class logits for images: diversity in its
+        penultimate features and class coverage. ``None``: diversity in pixel space.
+      every: probe period in epochs (the losses are read every epoch).
+      n: size of the fixed batches.
+      fix: stop training at the first diagnosis (for the closed loop).
+      path: where to write the diagnoses (``doctor.json``), or ``None``.
+      log_dir: TensorBoard directory for the text summaries, or ``None``.
+      context: overrides of the diagnosis context (``loss``, ``d_lr``, ``g_lr``, ``epochs``).
+      thresholds: overrides of :data:`tfgan_app.doctor.rules.THRESHOLDS`.
+      verbose: print each diagnosis once (stderr).
+    """
+
+    def __init__(self, real=None, held_out=None, *, modes=None, mode_std=None, classifier=None,
+                 every: int = 1, n: int = 256, fix: bool = False, path: str | None = None,
+                 log_dir: str | None = None, context: dict | None = None,
+                 thresholds: dict | None = None, verbose: bool = True):
+        super().__init__()
+        self.every = max(1, int(every))
+        self.n = int(n)
+        self.real = None if real is None else np.asarray(real[:self.n], np.float32)
+        self.held_out = None if held_out is None else np.asarray(held_out[:self.n], np.float32)
+        self.modes = None if modes is None else np.asarray(modes, np.float64)
+        self.mode_std = None if mode_std is None else float(mode_std)
+        self.classifier = classifier
+        self.fix, self.path, self.log_dir = bool(fix), path, log_dir
+        self.user_context, self.thresholds = dict(context or {}), thresholds
+        self.verbose = verbose
+        self.history: dict = {}
+        self.diagnoses: list[dict] = []
+        self.fix_request = None
+        self.seconds = 0.0  # time spent in the doctor (its overhead)
+        self._writer = None
+        self._last = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def _context(self) -> dict:
+        gan = self.model
+        ctx = {"loss": getattr(getattr(gan, "gan_loss", None), "name", "modified"),
+               "epochs": (self.params or {}).get("epochs")}
+        for attr in ("d_lr", "g_lr"):
+            opt = getattr(gan, f"{attr[0]}_optimizer", None)
+            try:
+                ctx[attr] = float(np.asarray(opt.learning_rate))
+            except (TypeError, ValueError, AttributeError):
+                ctx[attr] = None
+        return {**ctx, **self.user_context}
+
+    def on_train_begin(self, logs=None):
+        t0 = time.perf_counter()
+        self.context = self._context()
+        gan = self.model
+        self._z = latent_vectors(self.n, gan.latent_dim, PROBE_SEED)
+        k = getattr(gan, "num_classes", None)
+        self._labels = None if k is None else np.arange(self.n, dtype=np.int32) % k
+        self._real_features = None
+        if self.real is not None and self.modes is None:
+            self._real_spread = _pairwise_mean(self._features(self.real))
+        self.seconds += time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ probes
+
+    def _features(self, x):
+        if self.classifier is None:
+            return x
+        from tfgan_app.evaluation.classifiers import classifier_extractor
+
+        if self._real_features is None:
+            self._real_features = classifier_extractor(self.classifier)
+        return self._real_features(x).features
+
+    def _d_logits(self, x):
+        gan = self.model
+        labels = None if self._labels is None else self._labels[:len(x)]
+        logits, _ = gan._d_forward(x, labels, training=False)
+        return np.asarray(logits, np.float64).reshape(-1)
+
+    def probe(self) -> dict:
+        """The probed signals on the fixed batches (see :mod:`tfgan_app.doctor.rules`)."""
+        gan = self.model
+        inputs = self._z if self._labels is None else [self._z, self._labels]
+        fake = np.asarray(gan.generator(inputs, training=False), np.float32)
+        out = {}
+        if self.real is not None:
+            d_real, d_fake = self._d_logits(self.real), self._d_logits(fake)
+            sig = self.context.get("loss") in rules.SIGMOID_LOSSES
+            cut = 0.0 if sig else (d_real.mean() + d_fake.mean()) / 2
+            out["doctor_d_accuracy"] = float((np.mean(d_real > cut) + np.mean(d_fake <= cut)) / 2)
+            if self.held_out is not None:
+                d_held = self._d_logits(self.held_out)
+                margin = d_real.mean() - d_fake.mean()
+                out["doctor_overfit"] = float(np.clip(
+                    (d_real.mean() - d_held.mean()) / margin, -1, 2)) if margin > 1e-6 else 0.0
+        if self.modes is not None:
+            pts = fake.reshape(len(fake), -1).astype(np.float64)
+            dist = np.linalg.norm(pts[:, None, :] - self.modes[None], axis=-1)
+            nearest = dist.argmin(1)
+            good = dist[np.arange(len(pts)), nearest] <= 3.0 * self.mode_std
+            out["doctor_modes"] = _share_covered(nearest[good], len(self.modes))
+        elif self.real is not None:
+            feats = self._features(fake)
+            out["doctor_diversity"] = _pairwise_mean(feats) / max(self._real_spread, 1e-12)
+            if self.classifier is not None:
+                logits = np.asarray(self.classifier(fake, training=False))
+                out["doctor_classes"] = _share_covered(logits.argmax(-1), logits.shape[-1])
+        return out
+
+    # ------------------------------------------------------------------ each epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        t0 = time.perf_counter()
+        logs = logs if logs is not None else {}
+        bad = non_finite_logs(logs, skip_prefix="val_")
+        if bad:
+            self._record(epoch, logs, {})
+            what = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+            self.context["stopped"] = f"non-finite values in epoch {epoch + 1} ({what})"
+            self.context["stopped_epoch"] = epoch + 1
+            self._update(epoch)
+            self.seconds += time.perf_counter() - t0
+            raise NonFiniteError(f"training stopped: {self.diagnoses[-1]['message']}",
+                                 epoch=epoch + 1, quantities=bad)
+        signals = dict(self._last)
+        due = (epoch + 1) % self.every == 0 or epoch == 0
+        if due:
+            probed = self.probe()
+            signals.update({k: v for k, v in probed.items() if math.isfinite(v)})
+        signals["doctor_probe"] = 1.0 if due else 0.0
+        self._last = {k: v for k, v in signals.items() if k != "doctor_probe"}
+        self._record(epoch, logs, signals)
+        derived = rules.derived(self.history, self.context.get("epochs"))
+        signals.update({k: v[-1] for k, v in derived.items()})
+        logs.update(signals)
+        self._update(epoch)
+        self.seconds += time.perf_counter() - t0
+
+    def _record(self, epoch, logs, signals):
+        keys = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+        row = {k: float(logs[k]) for k in keys if k in logs}
+        row.update(signals)
+        self.history.setdefault("epoch", []).append(int(epoch))
+        for k, v in row.items():
+            self.history.setdefault(k, []).append(v)
+
+    def _update(self, epoch):
+        said = {d["name"] for d in self.diagnoses}
+        new = [d for d in rules.diagnose(self.history, self.context, self.thresholds)
+               if d["name"] not in said]
+        for d in new:
+            self.diagnoses.append(d)
+            if self.verbose:
+                print(f"doctor: {d['message']}", file=sys.stderr, flush=True)
+            self._tensorboard(d, epoch)
+        if new:
+            self.write()
+            if self.fix and self.fix_request is None:
+                self.fix_request = new[0]
+                self.model.stop_training = True
+
+    def _tensorboard(self, diagnosis, epoch):
+        if not self.log_dir:
+            return
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            tf.summary.text(f"doctor/{diagnosis['name']}", diagnosis["message"], step=epoch + 1)
+        self._writer.flush()
+
+    def write(self):
+        """Write ``doctor.json`` (when ``path`` is set): the diagnoses so far."""
+        if self.path:
+            write_json(self.path, self.summary())
+
+    def summary(self) -> dict:
+        """``{"diagnoses", "stopped", "fix_request", "seconds"}`` (JSON-ready)."""
+        return {"diagnoses": self.diagnoses, "stopped": self.context.get("stopped"),
+                "fix_request": self.fix_request, "seconds": round(self.seconds, 3)}

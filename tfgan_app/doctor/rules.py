@@ -1,0 +1,266 @@
+"""The doctor's diagnoses: thresholds over a run's per-epoch signals, and the messages.
+
+Everything here is a pure function of a history dict (``{"epoch": [...], key: [...]}``, as
+``history.json`` holds it) and a small context (the loss pair, the learning rates, the run's
+length), so the training callback (:class:`tfgan_app.doctor.Doctor`) and ``tfgan-app doctor
+RUN`` reach the same verdict from the same numbers.
+
+Signals (keys of the history; the model logs the first five, the doctor adds the rest):
+
+* ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (D's mean output: a probability for the
+  sigmoid losses), ``g_grad_norm`` (``|grad G|``, :class:`tfgan_app.GANModel`);
+* ``doctor_grad_ratio``: ``g_grad_norm`` over its running peak;
+* ``doctor_d_accuracy``: D's accuracy on a fixed real and a fixed generated batch;
+* ``doctor_modes`` (toy mixtures): the fraction of modes holding at least
+  ``MODE_SHARE`` of the uniform share of high-quality samples (within 3 std of a mode);
+* ``doctor_classes`` (images with a classifier): the fraction of classes holding at least
+  ``MODE_SHARE`` of the uniform share of the generated batch's predicted labels;
+* ``doctor_diversity`` (images): mean pairwise distance of the generated batch over the real
+  batch's, in the offline classifier's features (pixels when there is no classifier);
+* ``doctor_overfit``: ``(D(train) - D(held-out)) / (D(train) - D(generated))``, D's mean
+  logits on a fixed training batch, a held-out real batch and the generated batch: 0 when D
+  judges unseen real data like its training data, 1 when it judges it like generated data
+  (the ADA paper's overfitting picture, Karras et al. 2020, fig. 1);
+* ``doctor_oscillation``: the median epoch-to-epoch change of ``d_loss`` over the last
+  ``window`` epochs, relative to its mean magnitude;
+* ``doctor_probe``: 1 on the epochs the probes ran (the others carry the last values).
+
+Each threshold is in :data:`THRESHOLDS` (README, "Training doctor", has the table and the
+benchmark that checks them); ``tests/test_doctor.py`` checks each rule fires past its threshold
+and not before.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: The diagnoses, in the order they are checked.
+DIAGNOSES = ("divergence", "vanishing_gradients", "mode_collapse", "oscillation",
+             "discriminator_overfitting")
+
+THRESHOLDS = {
+    # vanishing_gradients: |grad G| below this fraction of its running peak ...
+    "vanish_ratio": 0.05,
+    # ... while D rejects generated data: D(G(z)) below this (sigmoid losses only)
+    "vanish_d_fake": 0.05,
+    # mode_collapse: fraction of the mixture's modes captured below this ...
+    "collapse_modes": 0.8,
+    # ... or of the classes covered (images with a classifier) below this ...
+    "collapse_classes": 0.6,
+    # ... or generated/real mean pairwise feature distance below this
+    "collapse_diversity": 0.5,
+    # oscillation: median |d_loss(t) - d_loss(t-1)| / mean |d_loss| over the window above this
+    "oscillation": 0.25,
+    # discriminator_overfitting: held-out real judged this far from training data towards
+    # generated data (0: no gap, 1: like generated data)
+    "overfit": 0.5,
+    # divergence (finite): a loss magnitude above this ...
+    "divergence_loss": 1e4,
+    # ... or |grad G| above this multiple of its first epoch's value
+    "divergence_grad": 1e4,
+    # every rule but divergence needs this many consecutive probed epochs past its threshold
+    "patience": 3,
+    # and is silent during the first fraction of the run (at least MIN_WARMUP epochs)
+    "warmup": 0.05,
+}
+MIN_WARMUP = 3
+#: A mode or class "holds" samples when it has this fraction of a uniform share.
+MODE_SHARE = 0.1
+#: Epochs of the oscillation window: run length / 10, clipped to [5, 20].
+WINDOW = (5, 20)
+
+SIGMOID_LOSSES = ("minimax", "modified", "relativistic", "acgan")
+
+
+def window(epochs: int | None) -> int:
+    """The oscillation window for a run of ``epochs`` epochs."""
+    lo, hi = WINDOW
+    return int(min(hi, max(lo, (epochs or 0) // 10)))
+
+
+def warmup(epochs: int | None, thresholds: dict = THRESHOLDS) -> int:
+    """Epochs during which only ``divergence`` can fire."""
+    return max(MIN_WARMUP, int(math.ceil(thresholds["warmup"] * (epochs or 0))))
+
+
+def oscillation(d_loss, n: int) -> float:
+    """Median epoch-to-epoch change of the last ``n`` values, over their mean magnitude
+    (0 with fewer than ``n`` values)."""
+    x = [float(v) for v in d_loss][-n:]
+    if len(x) < n:
+        return 0.0
+    steps = sorted(abs(b - a) for a, b in zip(x, x[1:]))
+    median = steps[len(steps) // 2]
+    return median / max(sum(abs(v) for v in x) / len(x), 1e-3)
+
+
+def derived(history: dict, epochs: int | None = None) -> dict:
+    """``doctor_grad_ratio`` and ``doctor_oscillation`` per epoch, from the logged losses."""
+    out = {}
+    g = history.get("g_grad_norm")
+    if g:
+        peak, ratios = 0.0, []
+        for v in g:
+            peak = max(peak, float(v))
+            ratios.append(float(v) / peak if peak > 0 else 1.0)
+        out["doctor_grad_ratio"] = ratios
+    d = history.get("d_loss")
+    if d:
+        n = window(epochs)
+        out["doctor_oscillation"] = [oscillation(d[:i + 1], n) for i in range(len(d))]
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2g}" if abs(x) < 0.01 or abs(x) >= 1000 else f"{x:.3f}".rstrip("0").rstrip(".")
+
+
+def remedy(name: str, context: dict) -> dict:
+    """The settings that remedy diagnosis ``name`` in a run with ``context``: ``{setting:
+    value}`` (a dotted key reaches into a nested setting, as ``--set`` does)."""
+    loss = context.get("loss", "modified")
+    d_lr, g_lr = float(context.get("d_lr") or 2e-4), float(context.get("g_lr") or 2e-4)
+    if name == "vanishing_gradients":
+        if loss == "minimax":
+            return {"loss": "modified"}
+        return {"instance_noise": 0.1}
+    if name == "mode_collapse":
+        return {"discriminator.pack": 2}  # PacGAN, as the ring/grid presets
+    if name == "oscillation":
+        return {"d_lr": float(f"{min(d_lr / 10, g_lr):.3g}")}
+    if name == "discriminator_overfitting":
+        return {"augment": "ada", "ada_target": 0.6}
+    if name == "divergence":
+        return {"d_lr": float(f"{d_lr / 10:.3g}"), "g_lr": float(f"{g_lr / 10:.3g}")}
+    raise ValueError(f"unknown diagnosis {name!r}; expected one of {DIAGNOSES}")
+
+
+def remedy_text(fix: dict) -> str:
+    """``--set a=1 --set b=x`` for a remedy."""
+    return " ".join(f"--set {k}={v}" for k, v in fix.items())
+
+
+def _streak(history: dict, condition, start: int, patience: int):
+    """The first epoch index from which ``condition(i)`` held on ``patience`` consecutive
+    probed epochs (at or after ``start``), or ``None``."""
+    probed = history.get("doctor_probe") or [1.0] * len(history.get("epoch", []))
+    run, first = 0, None
+    for i in range(start, len(probed)):
+        if not probed[i]:
+            continue
+        if condition(i):
+            first = i if run == 0 else first
+            run += 1
+            if run >= patience:
+                return first
+        else:
+            run = 0
+    return None
+
+
+def _get(history, key, i):
+    values = history.get(key)
+    return float(values[i]) if values and i < len(values) else None
+
+
+def diagnose(history: dict, context: dict | None = None, thresholds: dict | None = None,
+             ) -> list[dict]:
+    """Every diagnosis the history supports, each once, in order of first epoch.
+
+    Args:
+      history: per-epoch signals (``history.json``).
+      context: ``loss`` (the loss pair's name), ``d_lr``, ``g_lr``, ``epochs`` (the run's
+        planned length; warm-up and window), ``stopped`` (a non-finite epoch's message, set by
+        the callback when it stopped training).
+      thresholds: overrides of :data:`THRESHOLDS`.
+
+    Returns:
+      ``[{"name", "epoch" (1-based, first), "evidence", "remedy" ({setting: value}),
+      "message"}]``.
+    """
+    context = dict(context or {})
+    t = {**THRESHOLDS, **(thresholds or {})}
+    epochs = context.get("epochs") or len(history.get("epoch", []))
+    h = {**history, **derived(history, epochs)}
+    n = len(h.get("epoch", h.get("d_loss", [])))
+    start, patience = warmup(epochs, t), int(t["patience"])
+    found = []
+
+    def add(name, i, evidence):
+        fix = remedy(name, context)
+        epoch = int(h["epoch"][i]) + 1 if h.get("epoch") else i + 1
+        found.append({"name": name, "epoch": epoch, "evidence": evidence, "remedy": fix,
+                      "message": f"{name.replace('_', ' ')} since epoch {epoch}: {evidence}; "
+                                 f"remedy: {remedy_text(fix)}"})
+
+    # divergence: a stop on non-finite values, or a finite blow-up
+    if context.get("stopped"):
+        add("divergence", max(0, n - 1) if n else 0, context["stopped"])
+        if found and context.get("stopped_epoch"):
+            found[-1]["epoch"] = int(context["stopped_epoch"])
+    else:
+        g0 = _get(h, "g_grad_norm", 0)
+        for i in range(n):
+            losses = {k: _get(h, k, i) for k in ("d_loss", "g_loss")}
+            big = {k: v for k, v in losses.items() if v is not None and abs(v) > t["divergence_loss"]}
+            g = _get(h, "g_grad_norm", i)
+            if big:
+                add("divergence", i, ", ".join(f"|{k}| = {_fmt(v)}" for k, v in big.items())
+                    + f" > {_fmt(t['divergence_loss'])}")
+                break
+            if g0 and g is not None and g > t["divergence_grad"] * g0:
+                add("divergence", i, f"|grad G| = {_fmt(g)}, {_fmt(g / g0)} x its first "
+                                     f"epoch's (> {_fmt(t['divergence_grad'])} x)")
+                break
+
+    sigmoid = context.get("loss", "modified") in SIGMOID_LOSSES
+    if "doctor_grad_ratio" in h:
+        def vanishing(i):
+            ok = h["doctor_grad_ratio"][i] < t["vanish_ratio"]
+            d_fake = _get(h, "d_fake", i)
+            return ok and (not sigmoid or (d_fake is not None and d_fake < t["vanish_d_fake"]))
+        i = _streak(h, vanishing, start, patience)
+        if i is not None:
+            d_fake = _get(h, "d_fake", i)
+            add("vanishing_gradients", i,
+                f"|grad G| is {_fmt(h['doctor_grad_ratio'][i])} of its peak"
+                + (f" and D(G(z)) = {_fmt(d_fake)}" if sigmoid and d_fake is not None else "")
+                + f" with the {context.get('loss', '?')} loss")
+
+    checks = [("doctor_modes", "collapse_modes", "of the modes captured"),
+              ("doctor_classes", "collapse_classes", "of the classes covered"),
+              ("doctor_diversity", "collapse_diversity",
+               "generated/real mean pairwise distance")]
+    for key, tkey, what in checks:
+        if key in h:
+            i = _streak(h, lambda j, key=key, tkey=tkey: h[key][j] < t[tkey], start, patience)
+            if i is not None:
+                add("mode_collapse", i, f"{_fmt(h[key][i])} {what} (< {_fmt(t[tkey])})")
+                break
+
+    if "doctor_oscillation" in h:
+        w = window(epochs)
+        i = _streak(h, lambda j: h["doctor_oscillation"][j] > t["oscillation"],
+                    max(start, w - 1), patience)
+        if i is not None:
+            add("oscillation", i, f"d_loss moves by {_fmt(h['doctor_oscillation'][i])} of its "
+                                  f"size from epoch to epoch over {w} epochs "
+                                  f"(> {_fmt(t['oscillation'])})")
+
+    if "doctor_overfit" in h:
+        i = _streak(h, lambda j: h["doctor_overfit"][j] > t["overfit"], start, patience)
+        if i is not None:
+            add("discriminator_overfitting", i,
+                f"D judges held-out real data {_fmt(h['doctor_overfit'][i])} of the way from "
+                f"its training data to generated data (> {_fmt(t['overfit'])})")
+    found.sort(key=lambda d: (d["epoch"], DIAGNOSES.index(d["name"])))
+    return found
+
+
+def context_from_settings(settings: dict) -> dict:
+    """The diagnosis context of a run's settings (``config.json``)."""
+    loss = settings.get("loss")
+    if isinstance(loss, dict):  # a loss config
+        loss = loss.get("name") or loss.get("config", {}).get("name")
+    return {"loss": loss or "modified", "d_lr": settings.get("d_lr"),
+            "g_lr": settings.get("g_lr"), "epochs": settings.get("epochs")}
