@@ -71,34 +71,32 @@ def _channels(channels):
     return pair
 
 
-def _held_out_split(items, split, fraction, seed, where):
-    """The ``train`` or ``test`` part of ``items`` when a fraction is held out."""
+def _hold_out(items, fraction, seed, where):
+    """``({"train": items, "test": items}, description)``: a seeded ``fraction`` held out."""
     n = len(items)
     if not 0.0 < float(fraction) < 1.0:
-        if split == "train":
-            return items, "none (heldout_fraction=0)"
-        raise ValueError(f"{where} has no test/ or val/ folder and heldout_fraction is "
-                         f"{fraction!r}: held-out pairs need one or a fraction in (0, 1)")
+        if float(fraction) != 0.0:
+            raise ValueError(f"heldout_fraction must be in [0, 1), got {fraction!r}")
+        return {"train": items, "test": []}, "none (heldout_fraction=0)"
     k = int(math.ceil(float(fraction) * n))
     if k >= n:
         raise ValueError(f"{where} has {n} pairs: too few to hold out {fraction:.0%} of them")
     held = set(np.random.default_rng(seed).permutation(n)[:k].tolist())
-    keep = [it for i, it in enumerate(items) if (i in held) == (split == "test")]
-    return keep, f"{fraction:g} of the pairs, seed {seed}"
+    return ({"train": [it for i, it in enumerate(items) if i not in held],
+             "test": [it for i, it in enumerate(items) if i in held]},
+            f"{fraction:g} of the pairs, seed {seed}")
 
 
-def _split_folder(root, split):
-    """``(folder, description)`` of ``split`` under ``root``, or ``(None, None)`` when
-    ``root`` has no split sub-folders."""
+def _split_folders(root):
+    """``(train folder, held-out folder or None)`` when ``root`` has split sub-folders
+    (``train/`` and ``test/`` or ``val/``), else ``(None, None)``."""
     present = [d for d in SPLIT_FOLDERS if os.path.isdir(os.path.join(root, d))]
     if not present:
         return None, None
-    want = ["train"] if split == "train" else ["test", "val"]
-    for d in want:
-        if d in present:
-            return os.path.join(root, d), f"the {d}/ folder"
-    raise ValueError(f"{root} has split folders {present} but no "
-                     f"{' or '.join(w + '/' for w in want)} folder for the {split!r} pairs")
+    if "train" not in present:
+        raise ValueError(f"{root} has split folders {present} but no train/ folder")
+    held = next((d for d in ("test", "val") if d in present), None)
+    return "train", held
 
 
 def _pair_by_name(a_dir, b_dir):
@@ -126,32 +124,35 @@ def _pair_by_name(a_dir, b_dir):
     return [(a[k], b[k]) for k in sorted(a)]
 
 
-def pair_files(path, split: str = "train", *, heldout_fraction: float = 0.1, seed: int = 0):
-    """``(layout, [(a_file, b_file or None)], heldout description)`` of a pair folder (module
-    docs): ``layout`` is ``"ab"`` or ``"side_by_side"`` (then ``b_file`` is ``None``)."""
-    _check_choice(split, SPLITS, "split")
+def pair_files(path, *, heldout_fraction: float = 0.1, seed: int = 0):
+    """``(layout, {"train": pairs, "test": pairs}, held-out description)`` of a pair folder
+    (module docs); a pair is ``(a_file, b_file)`` (``b_file`` is ``None`` for the
+    ``"side_by_side"`` layout, ``"ab"`` otherwise)."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ValueError(f"pair folder not found: {path}" if not os.path.exists(path)
                          else f"not a folder: {path}")
     a_dir, b_dir = os.path.join(path, "A"), os.path.join(path, "B")
-    if os.path.isdir(a_dir) or os.path.isdir(b_dir):
-        if not (os.path.isdir(a_dir) and os.path.isdir(b_dir)):
-            raise ValueError(f"{path} has {'A/' if os.path.isdir(a_dir) else 'B/'} but not "
-                             f"{'B/' if os.path.isdir(a_dir) else 'A/'}: paired folders need both")
-        sub_a, where = _split_folder(a_dir, split)
-        if sub_a is not None:
-            sub_b = os.path.join(b_dir, os.path.basename(sub_a))
-            if not os.path.isdir(sub_b):
-                raise ValueError(f"{sub_a} has no counterpart {sub_b}")
-            return "ab", _pair_by_name(sub_a, sub_b), where
-        items = _pair_by_name(a_dir, b_dir)
-        return ("ab",) + _held_out_split(items, split, heldout_fraction, seed, path)
-    sub, where = _split_folder(path, split)
-    if sub is not None:
-        return "side_by_side", [(f, None) for f in list_image_files(sub)[0]], where
-    items = [(f, None) for f in list_image_files(path)[0]]
-    return ("side_by_side",) + _held_out_split(items, split, heldout_fraction, seed, path)
+    ab = os.path.isdir(a_dir) or os.path.isdir(b_dir)
+    if ab and not (os.path.isdir(a_dir) and os.path.isdir(b_dir)):
+        raise ValueError(f"{path} has {'A/' if os.path.isdir(a_dir) else 'B/'} but not "
+                         f"{'B/' if os.path.isdir(a_dir) else 'A/'}: paired folders need both")
+
+    def read(sub):
+        join = lambda root: os.path.join(root, sub) if sub else root  # noqa: E731
+        if not ab:
+            return [(f, None) for f in list_image_files(join(path))[0]]
+        a_sub, b_sub = join(a_dir), join(b_dir)
+        if not os.path.isdir(b_sub):
+            raise ValueError(f"{a_sub} has no counterpart {b_sub}")
+        return _pair_by_name(a_sub, b_sub)
+
+    train, held = _split_folders(a_dir if ab else path)
+    layout = "ab" if ab else "side_by_side"
+    if held is not None:
+        return layout, {"train": read(train), "test": read(held)}, f"the {held}/ folder"
+    items, where = read(train), os.path.join(path, train) if train else path
+    return (layout,) + _hold_out(items, heldout_fraction, seed, where)
 
 
 def _sizes_and_modes(files, validate):
@@ -237,22 +238,30 @@ def _folder_elements(path, split, *, direction, image_size, source_size, channel
     """``(uint8 pair dataset, number of pairs, description)`` of a pair folder."""
     _check_choice(direction, DIRECTIONS, "direction")
     _check_choice(validate, ("full", "quick", "none"), "validate")
-    layout, items, heldout = pair_files(path, split, heldout_fraction=heldout_fraction,
-                                        seed=seed)
-    files = [f for it in items for f in it if f is not None]
-    sizes, modes = _sizes_and_modes(files, validate)
-    size_of, mode_of = dict(zip(files, sizes)), dict(zip(files, modes))
-    if layout == "side_by_side":
-        for f in files:
+    _check_choice(split, SPLITS, "split")
+    layout, by_split, heldout = pair_files(path, heldout_fraction=heldout_fraction, seed=seed)
+    items = by_split[split]
+    if not items:
+        raise ValueError(f"{os.fspath(path)} has no held-out pairs: add a test/ or val/ "
+                         "folder or pass heldout_fraction > 0")
+    # Every file of both splits is checked now: a corrupt held-out image is named before
+    # training, not when the first triptych is drawn.
+    everything = [f for part in by_split.values() for it in part for f in it if f is not None]
+    sizes, modes = _sizes_and_modes(everything, validate)
+    size_of, mode_of = dict(zip(everything, sizes)), dict(zip(everything, modes))
+    half = layout == "side_by_side"
+    if half:
+        for f in everything:
             if size_of[f][0] % 2:
                 raise ValueError(f"{f} is {size_of[f][0]}x{size_of[f][1]} (W x H): a "
                                  "side-by-side A|B image needs an even width (two halves of "
                                  "equal width)")
-        a_files = b_files = files
-    else:
-        a_files, b_files = [a for a, _ in items], [b for _, b in items]
-    if direction == "BtoA":
-        a_files, b_files = b_files, a_files
+
+    def sides(pairs):  # (source files, target files)
+        a, b = [p[0] for p in pairs], [p[0] if half else p[1] for p in pairs]
+        return (b, a) if direction == "BtoA" and not half else (a, b)
+
+    a_files, b_files = sides(items)
     where = f"pairs in {os.fspath(path)}"
 
     def native(fs, half, what):
@@ -261,7 +270,6 @@ def _folder_elements(path, split, *, direction, image_size, source_size, channel
             return hw[0][1], hw[0][0]
         return _one_size(fs, hw, f"the {what} ({where})")
 
-    half = layout == "side_by_side"
     if not half and image_size is None:  # name the first pair whose sides do not match
         for a, b in zip(a_files, b_files):
             size_factor(size_of[a][::-1], size_of[b][::-1], f"source {a} with target {b}")
@@ -269,7 +277,8 @@ def _folder_elements(path, split, *, direction, image_size, source_size, channel
     src_hw, tgt_hw, resize = _plan_sizes(native_s, native_t, image_size, source_size, where)
     cs, ct = _channels(channels)
     detect = lambda fs: 1 if all(mode_of[f] in _GRAY_MODES for f in fs) else 3  # noqa: E731
-    cs, ct = cs or detect(a_files), ct or detect(b_files)
+    all_s, all_t = sides(by_split["train"] + by_split["test"])  # one choice for both splits
+    cs, ct = cs or detect(all_s), ct or detect(all_t)
     s_shape, t_shape = src_hw + (cs,), tgt_hw + (ct,)
     swap = direction == "BtoA"
 
