@@ -10,7 +10,8 @@ The layout and the signatures are documented in :mod:`tfgan_app.export.contract`
 - :mod:`~tfgan_app.export.graph`: the signatures as TensorFlow graphs.
 - :mod:`~tfgan_app.export.writer`: :func:`export_generator`, atomic versioned writes.
 - :mod:`~tfgan_app.export.loaded`: :func:`load_exported`, :class:`ExportedGenerator`,
-  :func:`sample_grid_from_saved_model`, :func:`tflite_generate`.
+  :class:`ExportedTranslator` (image-to-image exports), :func:`sample_grid_from_saved_model`,
+  :func:`tflite_generate`, :func:`tflite_translate`.
 - :mod:`~tfgan_app.export.verify`: :func:`verify_export`.
 
 The names below load on first access, so ``import tfgan_app.export.contract`` (and
@@ -30,6 +31,8 @@ from tfgan_app.export.contract import (  # noqa: F401 -- TensorFlow-free, re-exp
     SERVING_SIGNATURE,
     TEMP_PREFIX,
     TFLITE_FILENAME,
+    TRANSLATE_PNG_SIGNATURE,
+    TRANSLATE_SIGNATURE,
     list_versions,
     next_version,
 )
@@ -38,6 +41,8 @@ from tfgan_app.export.contract import (  # noqa: F401 -- TensorFlow-free, re-exp
 _LAZY = {
     "export_generator": "writer",
     "ExportedGenerator": "loaded",
+    "ExportedTranslator": "loaded",
+    "tflite_translate": "loaded",
     "load_exported": "loaded",
     "sample_grid_from_saved_model": "loaded",
     "tflite_generate": "loaded",
@@ -49,7 +54,10 @@ __all__ = [
     "SERVING_SIGNATURE",
     "SAMPLE_SIGNATURE",
     "INTERPOLATE_SIGNATURE",
+    "TRANSLATE_SIGNATURE",
+    "TRANSLATE_PNG_SIGNATURE",
     "ExportedGenerator",
+    "ExportedTranslator",
     "ExportVerificationError",
     "export_generator",
     "list_versions",
@@ -58,6 +66,7 @@ __all__ = [
     "verify_export",
     "sample_grid_from_saved_model",
     "tflite_generate",
+    "tflite_translate",
 ]
 
 

@@ -41,6 +41,24 @@ Which outputs a generator gets is decided by :func:`tfgan_app.kinds.kind_of` fro
 shape (``Kind.export_outputs``): images ``[H, W, C]`` get ``images``/``images_png_bytes``;
 2-D points (the toy generators, ``[N, 2]``) get a single output ``samples`` (float32, the
 generator's output shape).
+
+Image-to-image translation exports (the ``translation`` kind: a generator that maps a source
+image ``[h, w, Cs]`` to an image ``[H, W, C]``, ``H = scale * h``) have other signatures
+(``Kind.export_signatures``):
+
+``serving_default`` and ``translate``
+    input ``source`` float32 ``[N, h, w, Cs]`` in ``[-1, 1]`` -> ``images`` float32
+    ``[N, H, W, C]`` in ``[-1, 1]`` (the generator with ``training=False``).
+``translate_png``
+    input ``source_png_bytes`` string ``[N]`` (PNG files of one size, ``Cs`` channels) ->
+    ``images_png_bytes`` string ``[N]``: each PNG decoded, mapped to ``x / 127.5 - 1``,
+    translated, mapped back with ``round((y + 1) * 127.5)`` clipped to ``[0, 255]``, encoded.
+
+``h`` and ``w`` may be any multiple of the export's ``size_multiple`` (``2**depth`` for a
+U-Net, 1 for the SRGAN-style generator) unless the export records ``fixed_size`` (then only
+the training size); ``N`` is in ``[1, max_samples]`` and ``h * w`` at most
+:data:`MAX_IMAGE_PIXELS`. Anything else is an ``INVALID_ARGUMENT`` error naming the size and
+what was expected (:func:`source_size_problem` words the same checks for clients).
 """
 
 from __future__ import annotations
@@ -53,6 +71,11 @@ SERVING_SIGNATURE = "serving_default"
 SAMPLE_SIGNATURE = "sample"
 INTERPOLATE_SIGNATURE = "interpolate"
 SIGNATURES = (SERVING_SIGNATURE, SAMPLE_SIGNATURE, INTERPOLATE_SIGNATURE)
+TRANSLATE_SIGNATURE = "translate"
+TRANSLATE_PNG_SIGNATURE = "translate_png"
+TRANSLATION_SIGNATURES = (SERVING_SIGNATURE, TRANSLATE_SIGNATURE, TRANSLATE_PNG_SIGNATURE)
+#: Inputs of the translation signatures: float source images, or their PNG files.
+SOURCE, SOURCE_PNG = "source", "source_png_bytes"
 
 #: Name of the conditional generators' extra input, in every signature.
 LABELS = "labels"
@@ -71,6 +94,14 @@ INPUT_DTYPES = {
     "seed_a": np.int64,
     "seed_b": np.int64,
     "steps": np.int32,
+    SOURCE: np.float32,
+    SOURCE_PNG: np.object_,
+}
+#: Inputs of each signature of a translation export.
+TRANSLATION_INPUTS = {
+    SERVING_SIGNATURE: (SOURCE,),
+    TRANSLATE_SIGNATURE: (SOURCE,),
+    TRANSLATE_PNG_SIGNATURE: (SOURCE_PNG,),
 }
 #: Output names: images (with PNGs) or points, as ``tfgan_app.kinds.Kind.export_outputs``.
 IMAGES, IMAGES_PNG, SAMPLES = "images", "images_png_bytes", "samples"
@@ -79,7 +110,12 @@ OUTPUT_DTYPES = {
     SERVING_SIGNATURE: {IMAGES: np.float32, SAMPLES: np.float32},
     SAMPLE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
     INTERPOLATE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
+    TRANSLATE_SIGNATURE: {IMAGES: np.float32},
+    TRANSLATE_PNG_SIGNATURE: {},
 }
+#: The name of a signature's only output, for responses that drop it (TF Serving's REST API
+#: answers ``{"outputs": value}`` when a signature has one output).
+SINGLE_OUTPUT = {TRANSLATE_SIGNATURE: IMAGES, TRANSLATE_PNG_SIGNATURE: IMAGES_PNG}
 
 METADATA_FILENAME = "tfgan_app_export.json"
 METADATA_RELPATH = os.path.join("assets.extra", METADATA_FILENAME)
@@ -91,7 +127,10 @@ FORMATS = ("saved_model", "tflite")
 DEFAULT_MAX_SAMPLES = 1024
 #: The input that fixes how many items a signature's outputs hold (their first dimension):
 #: the rows of ``z``, ``num_samples`` or ``steps``.
-BATCH_INPUT = {SERVING_SIGNATURE: "z", SAMPLE_SIGNATURE: "num_samples", INTERPOLATE_SIGNATURE: "steps"}
+BATCH_INPUT = {SERVING_SIGNATURE: "z", SAMPLE_SIGNATURE: "num_samples", INTERPOLATE_SIGNATURE: "steps",
+               TRANSLATE_SIGNATURE: SOURCE, TRANSLATE_PNG_SIGNATURE: SOURCE_PNG}
+#: Inputs that are batches (their first dimension is the item count), with their rank.
+BATCHED_INPUTS = {"z": 2, SOURCE: 4, SOURCE_PNG: 1}
 #: Largest response a client reads, in bytes: a REST body or a gRPC message (the gRPC
 #: channel's receive limit). 1,024 RGB images of 64x64 (JSON numbers and their PNGs) fit;
 #: the clients take ``max_response_bytes`` for larger answers.
@@ -104,11 +143,55 @@ MAX_DECODED_BYTES = 1 << 30
 EXPORT_FORMAT_VERSION = 1
 
 
-def signature_inputs(signature: str, conditional: bool) -> dict:
+def signature_inputs(signature: str, conditional: bool, translation: bool = False) -> dict:
     """The documented inputs of ``signature``: ``{name: dtype name}`` (``labels`` added for
-    conditional exports), e.g. ``{"num_samples": "int32", "seed": "int64"}``."""
-    names = SIGNATURE_INPUTS[signature] + ((LABELS,) if conditional else ())
-    return {name: np.dtype(INPUT_DTYPES[name]).name for name in names}
+    conditional exports; a translation export's when ``translation``), e.g.
+    ``{"num_samples": "int32", "seed": "int64"}``; strings are ``"string"`` (TensorFlow's)."""
+    if translation:
+        names = TRANSLATION_INPUTS[signature]
+    else:
+        names = SIGNATURE_INPUTS[signature] + ((LABELS,) if conditional else ())
+    return {name: "string" if INPUT_DTYPES[name] is np.object_ else np.dtype(INPUT_DTYPES[name]).name
+            for name in names}
+
+
+def batch_input(signature: str, inputs) -> str | None:
+    """The input of a request that fixes how many items the answer holds: the signature's
+    (:data:`BATCH_INPUT`) when the request has it, else a batched input it has (``source``
+    for a translation export's ``serving_default``), else None."""
+    key = BATCH_INPUT.get(signature)
+    if inputs and key in inputs:
+        return key
+    return next((k for k in BATCHED_INPUTS if inputs and k in inputs), None)
+
+
+def source_size_problem(shape, meta: dict) -> str | None:
+    """What is wrong with source images of ``shape`` (``[N, h, w, Cs]``) for a translation
+    export described by ``meta`` (its ``tfgan_app_export.json``), or None when they fit.
+
+    The export's graph makes the same checks (an ``INVALID_ARGUMENT`` error); this words them
+    before a request is sent.
+    """
+    shape = tuple(int(d) for d in shape)
+    h0, w0, channels = (int(d) for d in meta["source_shape"])
+    m, fixed = int(meta.get("size_multiple") or 1), bool(meta.get("fixed_size"))
+    if len(shape) != 4:
+        return f"source images must be [N, h, w, {channels}] (a batch), got shape {list(shape)}"
+    n, h, w, c = shape
+    if c != channels:
+        what = {1: "grayscale", 3: "RGB"}.get(channels, f"{channels}-channel")
+        return (f"source images have {c} channel(s); this model translates {what} images "
+                f"({channels} channel(s), trained on {h0}x{w0}x{channels})")
+    if fixed and (h, w) != (h0, w0):
+        return f"source images are {h}x{w}; this model translates {h0}x{w0} images only"
+    if h < 1 or w < 1 or h % m or w % m:
+        return (f"source images are {h}x{w}; this model needs a height and width divisible "
+                f"by {m} (e.g. {h0}x{w0}, its training size)")
+    if h * w > MAX_IMAGE_PIXELS:
+        return f"source images are {h}x{w}, over MAX_IMAGE_PIXELS={MAX_IMAGE_PIXELS}"
+    if n < 1:
+        return "no source images (N = 0)"
+    return None
 
 
 def labels_array(labels, n: int, what: str = "sample") -> np.ndarray:

@@ -127,15 +127,113 @@ class _Graphs:
         return self.postprocess(self.src.call(slerp_path(za, zb, steps), labels))
 
 
+class _TranslationGraphs:
+    """The signatures of a :class:`~tfgan_app.export.source.TranslationSource`."""
+
+    def __init__(self, src, max_samples, checks):
+        self.src, self.max_samples, self.checks = src, max_samples, checks
+
+    def input_signature(self, signature):
+        (name,) = c.TRANSLATION_INPUTS[signature]
+        if name == c.SOURCE_PNG:
+            return [tf.TensorSpec([None], tf.string, name=name)]
+        h, w, channels = self.src.source_shape
+        if not self.src.fixed_size:
+            h = w = None
+        return [tf.TensorSpec([None, h, w, channels], tf.float32, name=name)]
+
+    def check_source(self, source):
+        """``source`` after the runtime checks of its batch size and image size (the
+        contract's :func:`~tfgan_app.export.contract.source_size_problem`, in the graph)."""
+        if not self.checks:
+            return source
+        h0, w0, _ = self.src.source_shape
+        m, shape = self.src.size_multiple, tf.shape(source)
+        size = tf.strings.format("{}x{}", [shape[1], shape[2]])
+        if self.src.fixed_size:
+            ok = tf.logical_and(tf.equal(shape[1], h0), tf.equal(shape[2], w0))
+            wanted = f"this model translates {h0}x{w0} images only"
+        else:
+            ok = tf.logical_and(tf.equal(shape[1] % m, 0), tf.equal(shape[2] % m, 0))
+            wanted = (f"this model needs a height and width divisible by {m} (e.g. {h0}x{w0}, "
+                      "its training size)")
+        with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(shape[0], 1, message="no source images (N = 0)"),
+            tf.debugging.assert_less_equal(shape[0], self.max_samples,
+                                           message=f"at most {self.max_samples} images a request"),
+            tf.debugging.Assert(tf.logical_and(ok, shape[1] * shape[2] > 0),
+                                [tf.strings.join(["source images are ", size, "; ", wanted])]),
+            tf.debugging.Assert(shape[1] * shape[2] <= c.MAX_IMAGE_PIXELS, [tf.strings.join(
+                ["source images are ", size, f", over {c.MAX_IMAGE_PIXELS} pixels"])]),
+        ]):
+            return tf.identity(source)
+
+    def translate(self, source):
+        return {c.IMAGES: self.src.call(self.check_source(source))}
+
+    @staticmethod
+    def png_checked(png):
+        """``png`` after checking that it starts with the PNG signature."""
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.equal(tf.strings.substr(png, 0, 8), b"\x89PNG\r\n\x1a\n"),
+                ["translate_png: an input is not a PNG file (no PNG signature)"])]):
+            return tf.identity(png)
+
+    def decode(self, png, first_shape):
+        channels = self.src.source_shape[-1]
+        image = tf.io.decode_png(self.png_checked(png), channels=0, dtype=tf.uint8)
+        shape = tf.shape(image)
+        with tf.control_dependencies([
+            tf.debugging.Assert(tf.equal(shape[2], channels), [tf.strings.format(
+                "translate_png: a PNG has {} channel(s); this model translates "
+                f"{channels}-channel PNGs", shape[2])]),
+            tf.debugging.Assert(tf.reduce_all(tf.equal(shape, first_shape)), [tf.strings.format(
+                "translate_png: PNGs of different sizes in one request ({} and {}); send one "
+                "size a request", [shape, first_shape])]),
+        ]):
+            return tf.ensure_shape(tf.identity(image), [None, None, channels])
+
+    def translate_png(self, source_png_bytes):
+        n = tf.size(source_png_bytes)
+        with tf.control_dependencies([
+            tf.debugging.assert_greater_equal(n, 1, message="no PNG files (N = 0)"),
+            tf.debugging.assert_less_equal(n, self.max_samples,
+                                           message=f"at most {self.max_samples} images a request"),
+        ]):
+            pngs = tf.identity(source_png_bytes)
+        first_shape = tf.shape(tf.io.decode_png(self.png_checked(pngs[0]), channels=0,
+                                                dtype=tf.uint8))
+        u8 = tf.map_fn(lambda p: self.decode(p, first_shape), pngs,
+                       fn_output_signature=tf.TensorSpec([None, None, self.src.source_shape[-1]],
+                                                         tf.uint8))
+        out = self.translate(tf.cast(u8, tf.float32) / 127.5 - 1.0)[c.IMAGES]
+        return {c.IMAGES_PNG: tf.map_fn(tf.io.encode_png, to_uint8(out),
+                                        fn_output_signature=tf.TensorSpec([], tf.string))}
+
+    def functions(self):
+        return {c.SERVING_SIGNATURE: self.translate, c.TRANSLATE_SIGNATURE: self.translate,
+                c.TRANSLATE_PNG_SIGNATURE: self.translate_png}
+
+
 def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, checks=True):
     """A ``keras.export.ExportArchive`` holding the documented signatures of ``src``.
 
     Args:
-      src: :class:`~tfgan_app.export.source.ExportSource`.
-      max_samples: int >= 1, the largest ``num_samples``/``steps`` accepted.
+      src: :class:`~tfgan_app.export.source.ExportSource` (signatures ``serving_default``,
+        ``sample``, ``interpolate``) or :class:`~tfgan_app.export.source.TranslationSource`
+        (``serving_default``, ``translate``, ``translate_png``): its kind's
+        ``export_signatures``.
+      max_samples: int >= 1, the largest ``num_samples``/``steps`` (or translated batch) accepted.
       interpolate: add the ``interpolate`` signature.
-      checks: add the runtime assertions on labels and counts (off for TFLite).
+      checks: add the runtime assertions on labels, counts and sizes (off for TFLite, which
+        then gets ``serving_default`` only).
     """
+    if c.TRANSLATE_SIGNATURE in src.kind.export_signatures:
+        graphs = _TranslationGraphs(src, int(max_samples), checks)
+        functions = graphs.functions()
+        if not checks:  # TFLite: the float signature only (no PNG or Assert ops there)
+            functions = {c.SERVING_SIGNATURE: functions[c.SERVING_SIGNATURE]}
+        return _archive(src, graphs, functions)
     graphs = _Graphs(src, int(max_samples), checks)
     if src.conditional:
         functions = {c.SERVING_SIGNATURE: graphs.serve, c.SAMPLE_SIGNATURE: graphs.sample,
@@ -155,6 +253,10 @@ def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, chec
                      c.INTERPOLATE_SIGNATURE: path}
     if not interpolate:
         del functions[c.INTERPOLATE_SIGNATURE]
+    return _archive(src, graphs, functions)
+
+
+def _archive(src, graphs, functions):
     archive = keras.export.ExportArchive()
     archive.track(src.generator)
     for name, fn in functions.items():

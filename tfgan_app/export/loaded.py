@@ -1,5 +1,8 @@
 """Using an export: load a SavedModel (numpy in and out), draw a PNG from it, run TFLite.
 
+Generator exports load as :class:`ExportedGenerator`, image-to-image exports as
+:class:`ExportedTranslator` (:func:`load_exported` picks by the recorded kind).
+
 TensorFlow is imported when a SavedModel is loaded; a TFLite export runs with the
 ``ai_edge_litert`` runtime when it is installed (else ``tf.lite``).
 """
@@ -37,6 +40,23 @@ def _resolve_saved_model_dir(path):
     )
 
 
+def _read_metadata(path) -> dict:
+    meta_path = os.path.join(path, c.METADATA_RELPATH)
+    if not os.path.isfile(meta_path):
+        return {}
+    with open(meta_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _load_module(path):
+    import tensorflow as tf
+
+    try:
+        return tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"cannot load SavedModel {path!r}: {e}") from e
+
+
 class ExportedGenerator:
     """A loaded export, with numpy in and out.
 
@@ -55,18 +75,15 @@ class ExportedGenerator:
         output_key: ``"images"`` or ``"samples"``, the output of ``serving_default``.
         output_shape: tuple, the generator's output shape without the batch axis.
         metadata: the export's JSON description (empty dict if it has none).
+        kind: ``"images"``, ``"conditional_images"`` or ``"points"`` (None for exports
+            written before the kind was recorded).
     """
 
     def __init__(self, path):
-        import tensorflow as tf
-
         self.path = _resolve_saved_model_dir(path)
         name = os.path.basename(os.path.normpath(self.path))
         self.version = int(name) if name.isdigit() else None
-        try:
-            self.module = tf.saved_model.load(self.path)
-        except Exception as e:  # noqa: BLE001
-            raise ValueError(f"cannot load SavedModel {self.path!r}: {e}") from e
+        self.module = _load_module(self.path)
         self.signatures = dict(self.module.signatures)
         missing = {c.SERVING_SIGNATURE, c.SAMPLE_SIGNATURE} - set(self.signatures)
         if missing:
@@ -74,11 +91,8 @@ class ExportedGenerator:
                 f"{self.path!r} is a SavedModel but not a tfgan_app generator export: "
                 f"missing signatures {sorted(missing)} (has {sorted(self.signatures)})"
             )
-        meta_path = os.path.join(self.path, c.METADATA_RELPATH)
-        self.metadata = {}
-        if os.path.isfile(meta_path):
-            with open(meta_path, encoding="utf-8") as f:
-                self.metadata = json.load(f)
+        self.metadata = _read_metadata(self.path)
+        self.kind = self.metadata.get("kind")
         serve = self.signatures[c.SERVING_SIGNATURE]
         specs = serve.structured_input_signature[1]
         out_spec = serve.structured_outputs
@@ -174,6 +188,104 @@ class ExportedGenerator:
         )
 
 
+class ExportedTranslator:
+    """A loaded image-to-image export (``kind == "translation"``), with numpy in and out.
+
+    What ``tfgan-app sample --saved-model DIR --input IMAGE`` calls; the checks of
+    :func:`tfgan_app.export.contract.source_size_problem` run before anything is sent to
+    the graph, so a bad image gets a ``ValueError`` naming its shape and what was expected.
+
+    Args:
+        path: a version directory (holding ``saved_model.pb``) or a base directory (its
+            highest version is loaded).
+
+    Attributes:
+        path, version, module, signatures, metadata: as :class:`ExportedGenerator`.
+        kind: ``"translation"``.
+        source_shape: ``(h, w, Cs)`` the model was trained on; output_shape: ``(H, W, C)``
+            for that size; scale: ``H // h``; size_multiple: what other sizes must be
+            divisible by; fixed_size: whether only ``(h, w)`` is accepted; max_samples: the
+            largest batch one call of a signature takes (larger inputs are split here).
+    """
+
+    kind = "translation"
+
+    def __init__(self, path):
+        self.path = _resolve_saved_model_dir(path)
+        name = os.path.basename(os.path.normpath(self.path))
+        self.version = int(name) if name.isdigit() else None
+        self.module = _load_module(self.path)
+        self.signatures = dict(self.module.signatures)
+        missing = set(c.TRANSLATION_SIGNATURES) - set(self.signatures)
+        if missing:
+            raise ValueError(f"{self.path!r} is not a tfgan_app translation export: missing "
+                             f"signatures {sorted(missing)} (has {sorted(self.signatures)})")
+        self.metadata = _read_metadata(self.path)
+        spec = self.signatures[c.TRANSLATE_SIGNATURE].structured_input_signature[1][c.SOURCE]
+        meta = self.metadata
+        self.source_shape = tuple(int(d) for d in meta.get("source_shape") or spec.shape[1:])
+        self.output_shape = tuple(int(d) for d in meta["output_shape"])
+        self.scale = int(meta.get("scale") or 1)
+        self.size_multiple = int(meta.get("size_multiple") or 1)
+        self.fixed_size = bool(meta.get("fixed_size", spec.shape[1] is not None))
+        self.max_samples = int(meta.get("max_samples") or c.DEFAULT_MAX_SAMPLES)
+
+    def check_sources(self, sources) -> np.ndarray:
+        """``sources`` as float32 ``[N, h, w, Cs]``; ``ValueError`` naming the shape (or
+        range) and what this model takes otherwise."""
+        sources = np.asarray(sources)
+        if sources.dtype.kind not in "fiu":
+            raise ValueError(f"source images must be numbers, got {sources.dtype}")
+        problem = c.source_size_problem(sources.shape, {
+            "source_shape": self.source_shape, "size_multiple": self.size_multiple,
+            "fixed_size": self.fixed_size})
+        if problem:
+            raise ValueError(problem)
+        sources = sources.astype(np.float32)
+        lo, hi = float(sources.min()), float(sources.max())
+        if not np.isfinite([lo, hi]).all() or lo < -1.001 or hi > 1.001:
+            raise ValueError(f"source images must be floats in [-1, 1] (uint8 x: x / 127.5 - 1), "
+                             f"got values in [{lo:g}, {hi:g}]")
+        return sources
+
+    def _call(self, signature, name, batch):
+        import tensorflow as tf
+
+        try:
+            return self.signatures[signature](**{name: tf.constant(batch)})
+        except tf.errors.InvalidArgumentError as e:
+            lines = [ln for ln in str(e).splitlines() if "assertion failed" in ln]
+            raise ValueError(f"{signature}: {lines[0] if lines else str(e).strip()[:500]}") from None
+
+    def translate(self, sources) -> np.ndarray:
+        """Run ``translate``: float32 ``[N, scale*h, scale*w, C]`` in ``[-1, 1]`` for
+        ``sources`` float ``[N, h, w, Cs]`` in ``[-1, 1]`` (``TranslationGAN.translate``'s
+        result for the exported generator)."""
+        sources = self.check_sources(sources)
+        k = self.max_samples
+        return np.concatenate([self._call(c.TRANSLATE_SIGNATURE, c.SOURCE,
+                                          sources[i:i + k])[c.IMAGES].numpy()
+                               for i in range(0, len(sources), k)])
+
+    def translate_png(self, png_bytes) -> list:
+        """Run ``translate_png``: one translated PNG file (``bytes``) per PNG file in
+        ``png_bytes`` (a sequence of ``bytes``, one size a call). ``ValueError`` naming the
+        problem for files that are not PNGs, of another channel count or size."""
+        items = [bytes(b) for b in np.asarray(png_bytes, dtype=object).reshape(-1)]
+        if not items:
+            raise ValueError("no PNG files to translate")
+        k, out = self.max_samples, []
+        for i in range(0, len(items), k):
+            batch = np.array(items[i:i + k], dtype=object)
+            out += list(self._call(c.TRANSLATE_PNG_SIGNATURE, c.SOURCE_PNG,
+                                   batch)[c.IMAGES_PNG].numpy())
+        return out
+
+    def __repr__(self):
+        return (f"ExportedTranslator(path={self.path!r}, source_shape={self.source_shape}, "
+                f"output_shape={self.output_shape}, size_multiple={self.size_multiple})")
+
+
 def load_exported(path):
     """Load an export written by :func:`tfgan_app.export.export_generator`.
 
@@ -183,12 +295,17 @@ def load_exported(path):
 
     Returns:
         ExportedGenerator: ``.generate(z, labels)``, ``.sample(n, seed, labels)``,
-        ``.interpolate(seed_a, seed_b, steps)``, ``.signatures``, ``.module``.
+        ``.interpolate(seed_a, seed_b, steps)``, ``.signatures``, ``.module``; or, for an
+        image-to-image export (``kind == "translation"``), :class:`ExportedTranslator`:
+        ``.translate(sources)``, ``.translate_png(png_bytes)``.
 
     Raises:
         FileNotFoundError: the path does not exist.
         ValueError: not a SavedModel, or a SavedModel without the generator signatures.
     """
+    path = _resolve_saved_model_dir(path)
+    if _read_metadata(path).get("kind") == "translation":
+        return ExportedTranslator(path)
     return ExportedGenerator(path)
 
 
@@ -212,6 +329,10 @@ def sample_grid_from_saved_model(saved_model_dir, out_png, n=16, seed=0, labels=
         generators) give a 512x512 scatter plot of the samples.
     """
     exp = load_exported(saved_model_dir)
+    if not isinstance(exp, ExportedGenerator):
+        raise ValueError(f"{exp.path!r} is an image-to-image export: it translates images "
+                         "rather than sampling them (ExportedTranslator.translate/translate_png;"
+                         " tfgan-app sample --saved-model DIR --input IMAGE)")
     out_png = os.fspath(out_png)
     n = int(n)
     if n < 1:
@@ -243,6 +364,38 @@ def _tflite_interpreter(model_path):
         return Interpreter(model_path=model_path)
 
 
+def _tflite_runner(tflite_path):
+    tflite_path = os.fspath(tflite_path)
+    if os.path.isdir(tflite_path):
+        tflite_path = os.path.join(tflite_path, c.TFLITE_FILENAME)
+    if not os.path.isfile(tflite_path):
+        raise FileNotFoundError(f"TFLite model not found: {tflite_path!r}")
+    return _tflite_interpreter(tflite_path).get_signature_runner(c.SERVING_SIGNATURE)
+
+
+def tflite_translate(tflite_path, sources):
+    """Run a TFLite translation export's ``serving_default`` signature.
+
+    Args:
+        tflite_path: ``model.tflite`` or the version directory holding it.
+        sources: float ``[N, h, w, Cs]`` in ``[-1, 1]`` (the sizes the export takes:
+            its ``tfgan_app_export.json``; the TFLite model has no size checks).
+
+    Returns:
+        np.ndarray float32 ``[N, H, W, C]``, as ``translate`` of the SavedModel.
+    """
+    runner = _tflite_runner(tflite_path)
+    inputs = runner.get_input_details()
+    if c.SOURCE not in inputs:
+        raise ValueError(f"{tflite_path!r} takes {sorted(inputs)}, not source: use tflite_generate()")
+    channels = int(inputs[c.SOURCE]["shape_signature"][-1])
+    sources = np.asarray(sources, np.float32)
+    if sources.ndim != 4 or sources.shape[-1] != channels:
+        raise ValueError(f"sources must have shape [N, h, w, {channels}], got {list(sources.shape)}")
+    (value,) = runner(**{c.SOURCE: sources}).values()
+    return np.asarray(value)
+
+
 def tflite_generate(tflite_path, z, labels=None):
     """Run a TFLite export's ``serving_default`` signature.
 
@@ -254,13 +407,10 @@ def tflite_generate(tflite_path, z, labels=None):
     Returns:
         np.ndarray float32 ``[N, *output_shape]``, as ``serving_default`` of the SavedModel.
     """
-    tflite_path = os.fspath(tflite_path)
-    if os.path.isdir(tflite_path):
-        tflite_path = os.path.join(tflite_path, c.TFLITE_FILENAME)
-    if not os.path.isfile(tflite_path):
-        raise FileNotFoundError(f"TFLite model not found: {tflite_path!r}")
-    runner = _tflite_interpreter(tflite_path).get_signature_runner(c.SERVING_SIGNATURE)
+    runner = _tflite_runner(tflite_path)
     inputs = runner.get_input_details()
+    if "z" not in inputs:
+        raise ValueError(f"{tflite_path!r} takes {sorted(inputs)}, not z: use tflite_translate()")
     z = np.asarray(z, np.float32)
     latent_dim = inputs["z"]["shape_signature"][-1]
     if z.ndim != 2 or z.shape[1] != latent_dim:

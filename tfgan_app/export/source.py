@@ -1,9 +1,11 @@
-"""What to export: a generator with its latent size, classes, output shape and kind.
+"""What to export: a generator with its latent size, classes, output shape and kind, or a
+translation generator with its source shape (:class:`TranslationSource`).
 
 :func:`resolve_source` turns what :func:`tfgan_app.export.export_generator` accepts (a GAN
 object, a run directory or a bare ``keras.Model``) into an :class:`ExportSource`. A run
 directory is read through :class:`tfgan_app.rundir.RunDir` (which picks the EMA generator);
-whether the generator makes images or points is :func:`tfgan_app.kinds.kind_of`'s decision.
+whether the generator makes images or points, or translates images, is
+:func:`tfgan_app.kinds.kind_of`'s decision (``Kind.export_signatures``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ class ExportSource:
     @property
     def conditional(self) -> bool:
         return self.num_classes is not None
+
+    def metadata(self) -> dict:
+        """What the export's ``tfgan_app_export.json`` records about this generator."""
+        return {"kind": self.kind.name, "latent_dim": self.latent_dim,
+                "num_classes": self.num_classes, "output_shape": list(self.output_shape),
+                "output_key": self.output_key, "png": bool(self.has_png)}
 
     @property
     def output_key(self) -> str:
@@ -107,6 +115,128 @@ class ExportSource:
         return shape, dtype.name
 
 
+def _single_output(out, origin):
+    if isinstance(out, (list, tuple)):
+        if len(out) != 1:
+            raise ValueError(f"the generator from {origin} returns {len(out)} outputs; expected one")
+        out = out[0]
+    if isinstance(out, dict) or not hasattr(out, "dtype"):
+        raise ValueError(f"the generator from {origin} returns {type(out).__name__}; expected one tensor")
+    return out
+
+
+def _strides(generator) -> int:
+    """The product of the spatial strides of the generator's convolutions and poolings: the
+    factor its input sizes must be divisible by (``2**depth`` for a U-Net)."""
+    import keras
+
+    m = 1
+    for layer in getattr(generator, "layers", []):
+        if isinstance(layer, keras.Model):
+            m *= _strides(layer)
+            continue
+        strides = getattr(layer, "strides", None)
+        if isinstance(layer, keras.layers.Conv2DTranspose) or not strides:
+            continue
+        m *= int(strides[0]) if isinstance(strides, (tuple, list)) else int(strides)
+    return m
+
+
+class TranslationSource:
+    """A translation generator (``source [B, h, w, Cs]`` -> ``[B, H, W, C]``) and what the
+    export needs to know about it (:mod:`tfgan_app.export.contract`, translation exports).
+
+    Attributes:
+      source_shape: ``(h, w, Cs)``, the training size; output_shape: ``(H, W, C)``;
+      scale: ``H // h`` (1 for a U-Net, the factor for super-resolution); size_multiple: what
+      other sizes must be divisible by; fixed_size: whether only the training size works
+      (found by running the generator at another size); kind: the translation kind.
+
+    Raises:
+      ValueError: a generator that does not take one image, cannot be run on one at its
+        training size, or returns something other than one float image batch.
+    """
+
+    def __init__(self, generator, origin, kind):
+        import tensorflow as tf
+
+        self.generator, self.origin, self.kind = generator, origin, kind
+        inputs = getattr(generator, "inputs", None) or []
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] is None:
+            raise ValueError(f"the translation generator from {origin} must take one image "
+                             f"input [B, h, w, C]; it takes {[tuple(i.shape) for i in inputs]}")
+        h, w, cs = inputs[0].shape[1:]
+        self.size_multiple = _strides(generator)
+        h, w = h or 2 * self.size_multiple, w or 2 * self.size_multiple
+        self.source_shape = (int(h), int(w), int(cs))
+        try:
+            out = self.call(tf.zeros([2, *self.source_shape]))
+        except Exception as e:  # noqa: BLE001 - re-raised with context
+            raise ValueError(f"the generator from {origin} cannot translate a batch of "
+                             f"{self.source_shape} images: {e}") from e
+        if not tf.as_dtype(out.dtype).is_floating or len(out.shape) != 4:
+            raise ValueError(f"the generator from {origin} must return float images "
+                             f"[B, H, W, C], got {out.dtype.name} {list(out.shape)}")
+        self.output_shape = tuple(int(d) for d in out.shape[1:])
+        self.scale = self.output_shape[0] // h
+        self.fixed_size = not self._accepts(h + self.size_multiple, w + self.size_multiple)
+
+    @property
+    def conditional(self) -> bool:
+        return False
+
+    @property
+    def has_png(self) -> bool:
+        return self.source_shape[-1] in (1, 3, 4) and self.output_shape[-1] in (1, 3, 4)
+
+    def call(self, source):
+        """Run the generator in inference mode; float32 ``[B, H, W, C]``."""
+        import tensorflow as tf
+
+        return tf.cast(_single_output(self.generator(source, training=False), self.origin),
+                       tf.float32)
+
+    def _accepts(self, h, w) -> bool:
+        """Whether a graph of the generator with unknown sizes runs on ``h x w`` sources and
+        returns ``scale`` times their size."""
+        import tensorflow as tf
+
+        spec = tf.TensorSpec([None, None, None, self.source_shape[-1]], tf.float32)
+
+        def call(source):  # a new function each time: no retracing warning
+            return self.call(source)
+
+        try:
+            out = tf.function(call, input_signature=[spec])(tf.zeros([1, h, w, self.source_shape[-1]]))
+        except Exception:  # noqa: BLE001 - any failure means: not at this size
+            return False
+        return tuple(out.shape[1:3]) == (h * self.scale, w * self.scale)
+
+    def metadata(self) -> dict:
+        """What the export's ``tfgan_app_export.json`` records about this generator."""
+        return {"kind": self.kind.name, "source_shape": list(self.source_shape),
+                "output_shape": list(self.output_shape), "output_key": contract.IMAGES,
+                "scale": self.scale, "size_multiple": self.size_multiple,
+                "fixed_size": self.fixed_size, "png": bool(self.has_png),
+                "latent_dim": None, "num_classes": None}
+
+
+def _takes_an_image(generator) -> bool:
+    inputs = getattr(generator, "inputs", None) or []
+    return len(inputs) == 1 and len(inputs[0].shape) == 4
+
+
+def _translation_kind(data, generator):
+    """The kind of a generator with a data description (``None``: a generator that takes one
+    image is described as paired data), when that kind exports translation signatures."""
+    if data is None and _takes_an_image(generator):
+        data = {"paired": True}  # what tfgan_app.data.paired describes; kind_of decides
+    if data is None:
+        return None
+    kind = kinds.kind_of(data)
+    return kind if contract.TRANSLATE_SIGNATURE in kind.export_signatures else None
+
+
 def _infer_latent_dim(model) -> int:
     inputs = getattr(model, "inputs", None)
     if not inputs:
@@ -145,20 +275,28 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
 
         run = RunDir(obj)
         generator = run.load_generator(use_ema)
-        return ExportSource(generator, run.latent_dim, run.num_classes,
-                            origin=run.sampling_generator_path(use_ema))
+        origin = run.sampling_generator_path(use_ema)
+        if contract.TRANSLATE_SIGNATURE in run.kind.export_signatures:
+            return TranslationSource(generator, origin, run.kind)
+        return ExportSource(generator, run.latent_dim, run.num_classes, origin=origin)
     if getattr(obj, "generator", None) is not None:
         generator = obj.generator
         origin = "gan.generator"
         ema = getattr(obj, "ema_generator", None) if use_ema else None
         if ema is not None:
             generator, origin = ema, "gan.ema_generator"
+        kind = _translation_kind((getattr(obj, "run_config", None) or {}).get("data"), generator)
+        if kind is not None:
+            return TranslationSource(generator, origin, kind)
         ld = latent_dim if latent_dim is not None else getattr(obj, "latent_dim", None)
         if ld is None:
             ld = _infer_latent_dim(generator)
         nc = num_classes if num_classes is not None else getattr(obj, "num_classes", None)
         return ExportSource(generator, ld, nc, origin=origin)
     if isinstance(obj, keras.Model):
+        kind = _translation_kind(None, obj)
+        if kind is not None:
+            return TranslationSource(obj, "keras.Model", kind)
         ld = latent_dim if latent_dim is not None else _infer_latent_dim(obj)
         if num_classes is None and len(obj.inputs or []) > 1:
             raise ValueError("this generator takes several inputs: pass num_classes for a conditional generator")

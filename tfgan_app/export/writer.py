@@ -27,18 +27,14 @@ def _metadata(src, fmt, version, max_samples, interpolate):
 
     from tfgan_app import __version__ as pkg_version
 
-    sigs = [c.SERVING_SIGNATURE] if fmt == "tflite" else [c.SERVING_SIGNATURE, c.SAMPLE_SIGNATURE]
-    if interpolate and fmt != "tflite":
-        sigs.append(c.INTERPOLATE_SIGNATURE)
+    sigs = [s for s in src.kind.export_signatures
+            if (interpolate or s != c.INTERPOLATE_SIGNATURE)
+            and (fmt != "tflite" or s == c.SERVING_SIGNATURE)]
     return {
         "format": f"tfgan_app.{fmt}",
         "format_version": c.EXPORT_FORMAT_VERSION,
         "version": version,
-        "latent_dim": src.latent_dim,
-        "num_classes": src.num_classes,
-        "output_shape": list(src.output_shape),
-        "output_key": src.output_key,
-        "png": bool(src.has_png),
+        **src.metadata(),
         "signatures": sigs,
         "max_samples": max_samples,
         "source": src.origin,
@@ -140,11 +136,16 @@ def export_generator(
               pass ``num_classes`` for a conditional one).
             The generator's output shape decides the outputs
             (:func:`tfgan_app.kinds.kind_of`): images ``[H, W, C]`` or points ``[D]``.
+            An image-to-image run (the ``translation`` kind; or a generator that takes one
+            image, e.g. ``TranslationGAN``'s) is exported with the signatures
+            ``serving_default``/``translate`` (float images) and ``translate_png`` (PNG
+            files), its kind's ``export_signatures``.
         base_dir: str or path-like; the model's base directory (created if missing).
         version: positive int, or None for :func:`~tfgan_app.export.contract.next_version`.
             An existing version is refused with ``FileExistsError``.
         format: ``"saved_model"`` (TF Serving; signatures ``serving_default``, ``sample``,
-            ``interpolate``, see :mod:`tfgan_app.export.contract`) or ``"tflite"``
+            ``interpolate``, or a translation export's, see
+            :mod:`tfgan_app.export.contract`) or ``"tflite"``
             (``base_dir/<version>/model.tflite`` with the ``serving_default`` signature
             only, the layout TF Serving's ``--prefer_tflite_model`` reads; keep TFLite
             exports in their own base directory).

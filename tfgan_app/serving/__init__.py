@@ -28,6 +28,12 @@ Typical use::
 
     request = serving.build_grpc_request("mnist_dcgan", inputs, signature_name="sample")
     out = serving.grpc_predict("localhost:8500", request)
+
+    # an image-to-image export (tfgan-app export of a translation run)
+    pngs = [open("edges.png", "rb").read()]
+    out = serving.rest_predict("http://localhost:8501", "digits_edges",
+                               serving.translate_png_inputs(pngs), signature_name="translate_png")
+    out["images_png_bytes"][0]                                    # the translated PNG file
 """
 
 from tfgan_app.serving.grpc_client import (
@@ -36,7 +42,13 @@ from tfgan_app.serving.grpc_client import (
     grpc_predict,
     tensor_proto_to_numpy,
 )
-from tfgan_app.serving.inputs import generate_inputs, interpolate_inputs, sample_inputs
+from tfgan_app.serving.inputs import (
+    generate_inputs,
+    interpolate_inputs,
+    sample_inputs,
+    translate_inputs,
+    translate_png_inputs,
+)
 from tfgan_app.serving.response import (
     OUTPUT_DTYPES,
     TFServingError,
@@ -52,6 +64,8 @@ __all__ = [
     "generate_inputs",
     "sample_inputs",
     "interpolate_inputs",
+    "translate_inputs",
+    "translate_png_inputs",
     "rest_predict_url",
     "build_rest_request",
     "decode_rest_response",

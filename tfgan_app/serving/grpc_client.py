@@ -27,7 +27,9 @@ def build_grpc_request(model_name, inputs, signature_name=contract.SERVING_SIGNA
     Args:
         model_name: served model name.
         inputs: dict name -> array-like (dtypes as the signature: see
-            :func:`generate_inputs`, :func:`sample_inputs`, :func:`interpolate_inputs`).
+            :func:`generate_inputs`, :func:`sample_inputs`, :func:`interpolate_inputs`,
+            :func:`translate_inputs`, :func:`translate_png_inputs`; PNG files go out as a
+            string tensor).
         signature_name: signature to run.
         version: optional int version (default: the latest loaded).
 
@@ -149,8 +151,8 @@ def grpc_predict(target, request, timeout=30.0, channel=None, *, output_shape=No
 
     _, service = _serving_apis()
     signature = request.model_spec.signature_name or contract.SERVING_SIGNATURE
-    key = contract.BATCH_INPUT.get(signature)
-    inputs = {key: tensor_proto_to_numpy(request.inputs[key], key)} if key in request.inputs else None
+    key = contract.batch_input(signature, request.inputs)
+    inputs = {key: tensor_proto_to_numpy(request.inputs[key], key)} if key else None
     own = channel is None
     if own:
         channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", max_response_bytes)])

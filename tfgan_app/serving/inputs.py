@@ -81,3 +81,44 @@ def interpolate_inputs(seed_a, seed_b, steps=8, labels=None):
     if labels is not None:
         out["labels"] = contract.labels_array(labels, int(steps), "step")
     return out
+
+
+def translate_inputs(sources):
+    """Inputs of a translation export's ``translate`` (and ``serving_default``) signature.
+
+    Args:
+        sources: float ``[N, h, w, Cs]`` source images in ``[-1, 1]`` (uint8 ``x`` maps
+            to ``x / 127.5 - 1``), N >= 1; the sizes the export takes are in its
+            ``tfgan_app_export.json`` (``source_shape``, ``size_multiple``, ``fixed_size``).
+
+    Returns:
+        dict: ``source`` float32 ``[N, h, w, Cs]``.
+    """
+    sources = np.asarray(sources, dtype=np.float32)
+    if sources.ndim != 4 or sources.shape[0] < 1:
+        raise ValueError(f"sources must have shape [N, h, w, C] with N >= 1, got {list(sources.shape)}")
+    return {contract.SOURCE: sources}
+
+
+def translate_png_inputs(png_bytes):
+    """Inputs of a translation export's ``translate_png`` signature.
+
+    Args:
+        png_bytes: a sequence of PNG files (``bytes``), one size and the model's channel
+            count (grayscale or RGB) a request.
+
+    Returns:
+        dict: ``source_png_bytes``, an object array ``[N]`` of ``bytes`` (REST sends each
+        as ``{"b64": ...}``, gRPC as a string tensor).
+    """
+    items = list(png_bytes) if not isinstance(png_bytes, (bytes, bytearray)) else [png_bytes]
+    if not items:
+        raise ValueError("png_bytes must hold at least one PNG file")
+    for i, b in enumerate(items):
+        if not isinstance(b, (bytes, bytearray)):
+            raise ValueError(f"png_bytes[{i}] must be bytes (a PNG file), got {type(b).__name__}")
+        if not bytes(b[:8]) == b"\x89PNG\r\n\x1a\n":
+            raise ValueError(f"png_bytes[{i}] is not a PNG file (no PNG signature)")
+    out = np.empty(len(items), dtype=object)
+    out[:] = [bytes(b) for b in items]
+    return {contract.SOURCE_PNG: out}

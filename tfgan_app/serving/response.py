@@ -55,13 +55,14 @@ def exact(name, arr, dtype):
 
 def requested_count(inputs, signature_name=contract.SERVING_SIGNATURE):
     """How many items the request ``inputs`` asks of ``signature_name`` (rows of ``z``,
-    ``num_samples`` or ``steps``: the outputs' first dimension), or None if it cannot tell."""
-    key = contract.BATCH_INPUT.get(signature_name)
-    if not inputs or key not in inputs:
+    ``num_samples``, ``steps``, source images or PNG files: the outputs' first dimension), or
+    None if it cannot tell."""
+    key = contract.batch_input(signature_name, inputs)
+    if key is None:
         return None
-    value = np.asarray(inputs[key])
-    if key == "z":
-        return int(value.shape[0]) if value.ndim == 2 else None
+    value = np.asarray(inputs[key], dtype=object if key == contract.SOURCE_PNG else None)
+    if key in contract.BATCHED_INPUTS:
+        return int(value.shape[0]) if value.ndim == contract.BATCHED_INPUTS[key] else None
     return int(value) if value.ndim == 0 and value.dtype.kind in "iu" else None
 
 
@@ -107,7 +108,7 @@ def check_outputs(outputs, signature_name=contract.SERVING_SIGNATURE, *, inputs=
         if n is not None and (arr.ndim == 0 or arr.shape[0] != n):
             got = arr.shape[0] if arr.ndim else "no"
             raise malformed(f"{name!r} holds {got} items, the request asked for {n} "
-                             f"({contract.BATCH_INPUT[signature_name]})")
+                             f"({contract.batch_input(signature_name, inputs)})")
         checked[name] = arr
     return checked
 

@@ -65,12 +65,14 @@ def build_rest_request(inputs, signature_name=contract.SERVING_SIGNATURE, format
 
     Args:
         inputs: dict name -> array-like, e.g. from :func:`generate_inputs`,
-            :func:`sample_inputs` or :func:`interpolate_inputs`.
-        signature_name: ``"serving_default"``, ``"sample"`` or ``"interpolate"``.
+            :func:`sample_inputs`, :func:`interpolate_inputs`, :func:`translate_inputs` or
+            :func:`translate_png_inputs`.
+        signature_name: ``"serving_default"``, ``"sample"``, ``"interpolate"``, or a
+            translation export's ``"translate"``/``"translate_png"``.
         format: ``"columnar"`` -> ``{"signature_name": ..., "inputs": {name: value}}``
             (works for every signature); ``"row"`` -> ``{"signature_name": ...,
             "instances": [{name: value_i}, ...]}`` (only when every input has the same
-            first dimension, i.e. ``serving_default``).
+            first dimension: ``serving_default``, ``translate``, ``translate_png``).
 
     Returns:
         dict, ready for ``json.dumps``. Byte strings go out as ``{"b64": ...}`` when the
@@ -132,11 +134,14 @@ def decode_rest_response(response, signature_name=contract.SERVING_SIGNATURE, dt
             ``{"outputs": ...}`` (columnar request) or ``{"predictions": ...}`` (row
             request); ``{"error": msg}`` raises :class:`TFServingError`.
         signature_name: picks the output dtypes (:data:`OUTPUT_DTYPES`): ``images`` is
-            float32 for ``serving_default`` and uint8 for ``sample``/``interpolate``.
+            float32 for ``serving_default``/``translate`` and uint8 for
+            ``sample``/``interpolate``; and the name of a lone unnamed output
+            (``images_png_bytes`` for ``translate_png``, :data:`contract.SINGLE_OUTPUT`).
         dtypes: optional dict name -> numpy dtype overriding those.
         single_output_name: name for a response with a single unnamed output (TF Serving
-            drops the name when a signature has one output); default ``"images"`` for a
-            4-D answer, ``"samples"`` (points) otherwise.
+            drops the name when a signature has one output); default: the signature's
+            (:data:`contract.SINGLE_OUTPUT`), else ``"images"`` for a 4-D answer,
+            ``"samples"`` (points) otherwise.
         inputs: the request's inputs (as sent): the outputs must hold as many items as
             they ask for (rows of ``z``, ``num_samples``, ``steps``). None: not checked.
         output_shape: the export's output shape without the batch axis (``output_shape``
@@ -180,9 +185,11 @@ def decode_rest_response(response, signature_name=contract.SERVING_SIGNATURE, dt
     else:
         raise _malformed(f"neither 'outputs' nor 'predictions' in keys {sorted(response)[:10]}")
     if unnamed is not None:
-        arr = _from_json("", unnamed)
-        name = single_output_name or (contract.IMAGES if arr.ndim == 4 else contract.SAMPLES)
-        arrays = {name: _from_json(name, unnamed) if name.endswith("_bytes") else arr}
+        bytes_out = contract.SINGLE_OUTPUT.get(signature_name, "").endswith("_bytes")
+        arr = None if bytes_out or single_output_name else _from_json("", unnamed)
+        name = single_output_name or contract.SINGLE_OUTPUT.get(signature_name) or (
+            contract.IMAGES if arr.ndim == 4 else contract.SAMPLES)
+        arrays = {name: arr if arr is not None else _from_json(name, unnamed)}
     else:
         arrays = {str(k): _from_json(str(k), v) for k, v in outputs.items()}
     return check_outputs(arrays, signature_name, inputs=inputs, output_shape=output_shape, dtypes=dtypes)
