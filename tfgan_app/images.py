@@ -1,4 +1,5 @@
-"""Pictures of samples, in one place: uint8 conversion, image grids, PNG files, scatter plots.
+"""Pictures of samples, in one place: uint8 conversion, image grids, PNG files (written and
+read), scatter plots.
 
 Used by the training callbacks, ``tfgan-app sample`` (from a run or from an export) and the
 export module (:func:`scatter_image` draws points with Pillow alone, for processes without
@@ -69,6 +70,34 @@ def save_png(image: np.ndarray, path: str, scale: int = 1) -> str:
     with atomic_path(path, suffix=".png") as tmp:
         img.save(tmp, format="PNG")
     return path
+
+
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def read_image(path: str, channels: int) -> tuple[np.ndarray, int]:
+    """A PNG/JPEG file as ``uint8 [H, W, channels]`` (``channels`` 1: grayscale, 3: RGB;
+    transparency dropped), and the channel count the file itself had (1 or 3).
+
+    Raises:
+      ValueError: the file is not a readable image, naming it.
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            own = 1 if im.mode in _GRAY_MODES else 3
+            if im.mode.startswith("I") or im.mode == "F":  # 16-bit/float grayscale to 8 bits
+                a = np.asarray(im, np.float64) / (257.0 if im.mode.startswith("I;16") else 1.0)
+                im = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
+            x = np.asarray(im.convert("L" if channels == 1 else "RGB"), np.uint8)
+    except Exception as e:  # noqa: BLE001 -- PIL raises many types for broken files
+        raise ValueError(f"{path}: could not be read as an image (expected PNG or JPEG): "
+                         f"{type(e).__name__}: {e}") from None
+    return (x[..., None] if x.ndim == 2 else x), own
 
 
 def scatter_image(points, size: int = 512, radius: int = 2) -> np.ndarray:

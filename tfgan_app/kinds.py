@@ -176,6 +176,8 @@ CONDITIONAL_IMAGES = dataclasses.replace(
     matches=_conditional_images)
 
 def _translation(data, shape, num_classes):
+    if isinstance(data, str):  # a dataset name, e.g. a preset's "pairs:digits"
+        return data.split(":")[0] == "pairs"
     return isinstance(data, dict) and bool(data.get("paired"))
 
 
@@ -190,8 +192,8 @@ def _translation_callbacks(run, info, every):
 #: Paired image-to-image translation (:class:`tfgan_app.translation.TranslationGAN`): pictured
 #: as source | generated | target triptychs; judged by PSNR, SSIM and L1 on held-out pairs.
 TRANSLATION = Kind("translation", "images translated from paired source images",
-                   _translation, metrics=("psnr", "ssim", "l1"),
-                   default_metrics=("psnr", "ssim", "l1"), default_objective="psnr",
+                   _translation, metrics=("psnr", "ssim", "l1", "accuracy"),
+                   default_metrics=("psnr", "ssim", "l1", "accuracy"), default_objective="psnr",
                    export_outputs=("images", "images_png_bytes"), is_image=True,
                    callbacks=_translation_callbacks, draw=_draw_grid,
                    make_model=_translation_model,

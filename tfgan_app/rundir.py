@@ -20,7 +20,8 @@ Layout::
       doctor.json          the training doctor's diagnoses so far (tfgan_app.doctor)
       plots/losses.png     D and G losses and D's outputs per epoch
       plots/scatter.png    2-D points: real against generated
-      samples/             images: a grid every plot_every epochs, interpolation.png
+      samples/             images: a grid every plot_every epochs, interpolation.png;
+                           translation: a triptych per epoch, translated/ (sample --input)
       logs/                TensorBoard events
       backup/              only while training: the last two resumable states (see
                            tfgan_app.checkpoint); removed when the run finishes
@@ -85,11 +86,13 @@ class RunDir:
     SCATTER_PNG = os.path.join("plots", "scatter.png")
     INTERPOLATION_PNG = os.path.join("samples", "interpolation.png")
     SAMPLE_PNG = os.path.join("samples", "sample.png")
+    #: ``tfgan-app sample --input`` of a translation run: translated images (default output)
+    TRANSLATED = os.path.join("samples", "translated")
     #: What ``train`` writes here (removed by ``--overwrite``); folders are removed whole.
     OUTPUTS = (HISTORY, GENERATOR, EMA_GENERATOR, GAN, REPORT, EVAL, BACKUP, LOGS, SAMPLES,
                LOSSES_PNG, SCATTER_PNG, DOCTOR)
     #: The folders where files are written atomically (and temporaries may be left).
-    _WRITTEN_DIRS = ("", "plots", SAMPLES, BACKUP)
+    _WRITTEN_DIRS = ("", "plots", SAMPLES, TRANSLATED, BACKUP)
 
     def __init__(self, path):
         self.root = os.path.abspath(os.fspath(path))
@@ -210,6 +213,13 @@ class RunDir:
         from tfgan_app.sampling import Sampler
 
         return Sampler(self.load_generator(use_ema), self.latent_dim, self.num_classes)
+
+    def translator(self, use_ema: bool = True):
+        """A :class:`tfgan_app.translation.Translator` over the sampling generator of an
+        image-to-image run (``tfgan-app sample --input``, ``evaluate``)."""
+        from tfgan_app.translation import Translator
+
+        return Translator(self.load_generator(use_ema))
 
     def load_gan(self, compile: bool = True):
         """``gan.keras``: the whole :class:`~tfgan_app.GANModel` (optimizers included), with

@@ -195,17 +195,128 @@ class TranslationGAN(GANModel):
 
     def translate(self, sources, batch_size: int = 256, use_ema: bool = True) -> np.ndarray:
         """``float32 [N, H, W, C]`` in ``[-1, 1]``: the (EMA) generator on ``sources``
-        (``[N, h, w, Cs]`` in ``[-1, 1]``), in inference mode."""
-        sources = np.asarray(sources, np.float32)
-        expected = tuple(self.generator.inputs[0].shape[1:])
-        if sources.ndim != 4 or any(e is not None and e != s
-                                    for e, s in zip(expected, sources.shape[1:])):
-            raise ValueError(f"sources must have shape [N, {', '.join(map(str, expected))}], "
-                             f"got {sources.shape}")
+        (``[N, h, w, Cs]`` in ``[-1, 1]``), in inference mode (see :class:`Translator`)."""
         gen = self.sampling_generator if use_ema else self.generator
-        return np.concatenate([np.asarray(gen(sources[i:i + batch_size], training=False),
-                                          np.float32)
+        return Translator(gen).translate(sources, batch_size)
+
+
+class Translator:
+    """A translation generator (``keras.Model``: ``source [B, h, w, Cs]`` -> ``[B, H, W, C]``)
+    for inference: what ``TranslationGAN.translate``, ``RunDir.translator`` (``tfgan-app sample
+    --input``) and the evaluation use.
+
+    Attributes:
+      generator: the model. source_shape, target_shape: ``(h, w, Cs)`` and ``(H, W, C)``
+        without batch (``None`` where the model accepts any size).
+    """
+
+    def __init__(self, generator):
+        if len(generator.inputs or []) != 1:
+            raise ValueError("a translation generator takes one input, the source image; got "
+                             f"{len(generator.inputs or [])} inputs")
+        self.generator = generator
+        self.source_shape = tuple(generator.inputs[0].shape[1:])
+        self.target_shape = tuple(generator.outputs[0].shape[1:])
+
+    def accepts(self, shape) -> bool:
+        """Whether one source of ``shape`` (``(h, w, Cs)``) fits the generator's input."""
+        return len(shape) == len(self.source_shape) and all(
+            e is None or e == s for e, s in zip(self.source_shape, shape))
+
+    def translate(self, sources, batch_size: int = 256) -> np.ndarray:
+        """``float32 [N, H, W, C]`` in ``[-1, 1]`` for ``sources`` ``[N, h, w, Cs]`` in
+        ``[-1, 1]`` (inference mode, ``batch_size`` at a time)."""
+        sources = np.asarray(sources, np.float32)
+        if sources.ndim != 4 or not self.accepts(sources.shape[1:]):
+            raise ValueError(f"sources must have shape [N, {', '.join(map(str, self.source_shape))}"
+                             f"], got {sources.shape}")
+        return np.concatenate([np.asarray(self.generator(sources[i:i + batch_size],
+                                                         training=False), np.float32)
                                for i in range(0, len(sources), batch_size)])
+
+    __call__ = translate
+
+
+#: The files ``translate_files`` reads from a folder (any case).
+INPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _describe(shape) -> str:
+    h, w, c = (("any" if v is None else v) for v in shape)
+    return f"{w}x{h} images with {c} channel{'s' if c != 1 else ''}"
+
+
+def input_files(path: str) -> tuple[list[str], bool]:
+    """``(files, is_folder)``: the image ``path`` itself, or the PNG/JPEG files directly in the
+    folder ``path`` (sorted; hidden files and other files skipped)."""
+    if os.path.isfile(path):
+        return [path], False
+    if not os.path.isdir(path):
+        raise ValueError(f"--input {path!r} not found: expected a PNG/JPEG image or a folder "
+                         "of them")
+    files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                   if not f.startswith(".") and f.lower().endswith(INPUT_SUFFIXES)
+                   and os.path.isfile(os.path.join(path, f)))
+    if not files:
+        raise ValueError(f"no PNG/JPEG images ({', '.join(INPUT_SUFFIXES)}) directly in the "
+                         f"folder {path!r}")
+    return files, True
+
+
+def translate_files(translator: Translator, path: str, out: str) -> dict:
+    """Translate a user's image file, or every PNG/JPEG image in a folder, with ``translator``.
+
+    Each image is read as grayscale or RGB to match the model's source channels; its size
+    must be one the generator accepts (checked for every file before anything is written).
+    A single image is written to the PNG file ``out``; a folder's images to
+    ``out/<name>.png``, at the generator's output size.
+
+    Returns:
+      ``{"written": [paths], "converted": n (images whose channels were converted),
+      "replaced": n (existing files written over), "from": shape, "to": shape}``.
+
+    Raises:
+      ValueError: unreadable files, sizes the model does not take, clashing output names,
+        ``out`` of the wrong type -- each naming the file and what was expected.
+    """
+    files, folder = input_files(path)
+    channels = translator.source_shape[-1]
+    if folder and os.path.isfile(out):
+        raise ValueError(f"--out {out!r} is a file; a folder of images is translated into a "
+                         "folder (new or existing)")
+    if not folder and os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a folder; one image is translated into a PNG file "
+                         f"path (e.g. {os.path.join(out, 'translated.png')!r})")
+    targets = [os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".png")
+               for f in files] if folder else [out]
+    seen = {}
+    for f, t in zip(files, targets):
+        if t in seen:
+            raise ValueError(f"{seen[t]} and {f} would both be written to {t}; rename one")
+        seen[t] = f
+    arrays, converted = [], 0
+    for f in files:
+        x, own = images.read_image(f, channels)
+        converted += own != channels
+        if not translator.accepts(x.shape):
+            raise ValueError(f"{f}: a {x.shape[1]}x{x.shape[0]} image, but the model "
+                             f"translates {_describe(translator.source_shape)}; resize or "
+                             "crop it to that size")
+        arrays.append(x.astype(np.float32) / 127.5 - 1.0)
+    outputs = []
+    for f, x in zip(files, arrays):
+        try:
+            outputs.append(translator.translate(x[None])[0])
+        except Exception as e:  # noqa: BLE001 -- a size the model cannot take, said clearly
+            raise ValueError(f"{f}: the model cannot translate a {x.shape[1]}x{x.shape[0]} "
+                             f"image ({type(e).__name__}: {str(e).splitlines()[0]}); it was "
+                             f"built for {_describe(translator.source_shape)}") from None
+    replaced = sum(os.path.exists(t) for t in targets)
+    os.makedirs(out if folder else os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    for y, t in zip(outputs, targets):
+        images.save_png(images.to_uint8(y), t)
+    return {"written": targets, "converted": converted, "replaced": replaced,
+            "from": translator.source_shape, "to": translator.target_shape}
 
 
 def triptych(sources, generated, targets) -> np.ndarray:
@@ -242,16 +353,9 @@ class Triptych(keras.callbacks.Callback):
 
 
 def translation_report(gan, info: dict) -> dict:
-    """``report.json`` of an image-to-image run: mean PSNR (dB), SSIM and L1 of the (EMA)
-    generator on every held-out pair of its data, beside the input's own baseline (the source
-    resized bicubically: plain upsampling for super-resolution, the masked input for
-    inpainting)."""
-    from tfgan_app.data.paired import heldout_pairs, naive_translation
+    """``report.json`` of an image-to-image run: the held-out metrics of the (EMA) generator
+    beside the input's own baseline, computed exactly as ``tfgan-app evaluate`` computes them
+    (:func:`tfgan_app.evaluation.translation.translation_report`)."""
+    from tfgan_app.evaluation.translation import translation_report as report
 
-    sources, targets = heldout_pairs(info)
-    model = {k: float(tf.reduce_mean(v)) for k, v in
-             image_quality(targets, gan.translate(sources)).items()}
-    base = {k: float(tf.reduce_mean(v)) for k, v in
-            image_quality(targets, naive_translation(sources, targets.shape[1:])).items()}
-    return {"num_pairs": int(len(targets)), "task": info.get("task"), "model": model,
-            "baseline": base, "baseline_is": "the source resized bicubically to the target"}
+    return report(gan, info)

@@ -32,8 +32,15 @@ def add_sample(sub):
     src.add_argument("run_dir", nargs="?", help="run directory (samples from the EMA generator "
                           "when the run kept one, else the raw generator)")
     src.add_argument("--saved-model", default=None, help="an exported SavedModel version dir")
-    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/samples/sample.png)")
-    p.add_argument("-n", "--num", type=int, default=64, help="number of samples")
+    p.add_argument("--input", default=None, metavar="IMAGE_OR_FOLDER",
+                   help="image-to-image runs: translate this PNG/JPEG image, or every one in "
+                        "this folder (read as grayscale or RGB to match the model)")
+    p.add_argument("--out", default=None,
+                   help="PNG path (default RUN_DIR/samples/sample.png); with --input: the PNG "
+                        "of one image or the folder of a folder's images (default "
+                        "RUN_DIR/samples/translated/)")
+    p.add_argument("-n", "--num", type=int, default=None,
+                   help="number of samples (default 64; translation: 8 held-out pairs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", default=None,
                    help="comma-separated class labels for a conditional model")
@@ -49,7 +56,26 @@ def _png_out(path):
 
 
 def _cmd_sample(args) -> int:
-    _png_out(args.out)
+    if args.input is None:
+        _png_out(args.out)
+    if args.num is not None and args.num < 1:
+        raise ValueError(f"-n/--num must be a positive integer, got {args.num}")
+    if args.saved_model and args.input is not None:
+        return _translate_saved_model(args)
+    if args.run_dir:
+        from tfgan_app import kinds
+        from tfgan_app.rundir import RunDir
+
+        run = RunDir(args.run_dir)
+        if run.kind is kinds.TRANSLATION:
+            return _sample_translation(args, run)
+        if args.input is not None:
+            raise ValueError(f"--input translates images with an image-to-image run; "
+                             f"{args.run_dir!r} is a {run.kind.name} run (it samples from "
+                             "noise: use -n and --seed)")
+    elif args.input is not None:
+        raise ValueError("--input needs a translation run directory or --saved-model")
+    args.num = 64 if args.num is None else args.num
     try:
         labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
     except ValueError:
@@ -80,6 +106,63 @@ def _cmd_sample(args) -> int:
                           modes=spec.get("modes"))
     print(f"wrote {out}")
     return 0
+
+
+def _sample_translation(args, run) -> int:
+    """``sample`` of an image-to-image run: the user's images (``--input``), else a triptych
+    of held-out pairs."""
+    from tfgan_app import images
+    from tfgan_app.translation import translate_files, triptych
+
+    if args.labels is not None:
+        raise ValueError("--labels applies to class-conditional runs; an image-to-image run "
+                         "translates images (--input IMAGE_OR_FOLDER)")
+    translator = run.translator()
+    if args.input is not None:
+        out = args.out or (run.path(run.TRANSLATED) if os.path.isdir(args.input) else
+                           os.path.join(run.path(run.TRANSLATED), os.path.splitext(
+                               os.path.basename(args.input))[0] + ".png"))
+        return _print_translated(translate_files(translator, args.input, out), out)
+    from tfgan_app.data.paired import heldout_pairs
+
+    sources, targets = heldout_pairs(run.data, args.num or 8)
+    out = args.out or run.path(run.SAMPLE_PNG)
+    grid = triptych(sources, translator(sources), targets)
+    images.save_png(grid, out, scale=max(1, min(4, 128 // int(targets.shape[1]))))
+    print(f"wrote {out} (source | generated | target for {len(targets)} held-out pairs)")
+    return 0
+
+
+def _print_translated(summary: dict, out: str) -> int:
+    n = len(summary["written"])
+    what = f"{n} images into {out}" if n > 1 or os.path.isdir(out) else summary["written"][0]
+    print(f"translated {what} ({'x'.join(map(str, summary['from']))} -> "
+          f"{'x'.join(map(str, summary['to']))})")
+    channels = summary["from"][-1]
+    if summary["converted"]:
+        print(f"converted {summary['converted']} image(s) to "
+              f"{'grayscale' if channels == 1 else 'RGB'} for the model's {channels}-channel "
+              "input")
+    if summary["replaced"]:
+        print(f"replaced {summary['replaced']} existing file(s)")
+    return 0
+
+
+def _translate_saved_model(args) -> int:
+    """``sample --saved-model EXPORT --input ...``: through the export's loaded-model API."""
+    try:
+        from tfgan_app.export.loaded import load_translator
+    except ImportError:
+        raise ValueError("--input with --saved-model needs tfgan_app.export.loaded."
+                         "load_translator, which this version does not have yet; translate "
+                         "with the run directory instead: tfgan-app sample RUN_DIR --input "
+                         f"{args.input}") from None
+    from tfgan_app.translation import translate_files
+
+    out = args.out or ("translated" if os.path.isdir(args.input) else
+                       os.path.splitext(os.path.basename(args.input))[0] + "_translated.png")
+    return _print_translated(translate_files(load_translator(args.saved_model), args.input,
+                                             out), out)
 
 
 def add_export(sub):

@@ -1,5 +1,6 @@
 """Evaluation of generative models: FID, KID, Inception/classifier score, precision/recall,
-density/coverage, Parzen window, mode and class coverage, sliced Wasserstein distance.
+density/coverage, Parzen window, mode and class coverage, sliced Wasserstein distance; PSNR,
+SSIM, L1 and classifier accuracy of image-to-image translation.
 
 Layout:
 
@@ -14,8 +15,11 @@ Layout:
 * :mod:`.datasets` -- real-image sources (digits, MNIST IDX; pluggable).
 * :mod:`.parzen` -- Parzen-window log-likelihood (Goodfellow et al. 2014 protocol).
 * :mod:`.coverage` -- VEEGAN mode coverage, class coverage.
-* :mod:`.evaluator` -- :class:`Evaluator` (an :class:`ImageEvaluator` or a
-  :class:`PointEvaluator`, by :func:`tfgan_app.kinds.kind_of`).
+* :mod:`.evaluator` -- :class:`Evaluator` (an :class:`ImageEvaluator`, a
+  :class:`PointEvaluator` or a registered one, by :func:`tfgan_app.kinds.kind_of`).
+* :mod:`.translation` -- :class:`TranslationEvaluator`: image-to-image runs on held-out pairs
+  (PSNR, SSIM, L1, the offline classifier's accuracy) beside the input's own baseline;
+  :func:`translation_report` (a run's ``report.json``).
 * :mod:`.objective` -- the tuning objectives: one metric of a run, scored as a search trial
   is scored (:func:`~tfgan_app.evaluation.objective.evaluate_objective`);
 * :mod:`.report` -- :func:`evaluate_run` (a run directory -> its ``eval.json``),
@@ -85,3 +89,7 @@ from tfgan_app.evaluation.parzen import (  # noqa: F401
 from tfgan_app.evaluation.swd import sliced_wasserstein_distance  # noqa: F401
 from tfgan_app.evaluation.registry import Metric, Sample, register_metric  # noqa: F401
 from tfgan_app.evaluation.report import evaluate_run, format_table  # noqa: F401
+from tfgan_app.evaluation.translation import (  # noqa: F401
+    TranslationEvaluator,
+    translation_report,
+)

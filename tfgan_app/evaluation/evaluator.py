@@ -52,6 +52,8 @@ __all__ = [
     "PARZEN_NUM_SAMPLES",
     "Evaluator",
     "ImageEvaluator",
+    "evaluator_class",
+    "register_evaluator",
     "PointEvaluator",
     "default_metrics",
     "kind_of_reference",
@@ -70,7 +72,22 @@ _NEEDS = {
     "data": "the samples themselves",
     "parzen": "held-out real images (validation + test)",
     "modes": "a mixture of modes ('modes' and 'std', or name 'ring' / 'grid')",
+    "labels": "class labels of the held-out targets and an offline classifier for them",
 }
+
+# Kind name -> its Evaluator subclass, for kinds other than points and images
+# (register_evaluator; e.g. evaluation.translation for the translation kind).
+_BY_KIND: dict = {}
+
+
+def register_evaluator(kind_name: str, cls) -> None:
+    """Make ``Evaluator(real)`` return a ``cls`` when ``real`` is of kind ``kind_name``."""
+    _BY_KIND[kind_name] = cls
+
+
+def evaluator_class(kind: kinds.Kind):
+    """The :class:`Evaluator` subclass that judges ``kind``."""
+    return _BY_KIND.get(kind.name) or (ImageEvaluator if kind.is_image else PointEvaluator)
 
 
 def kind_of_reference(real) -> kinds.Kind:
@@ -176,7 +193,7 @@ class Evaluator:
 
     def __new__(cls, real=None, *args, **kwargs):
         if cls is Evaluator:
-            cls = ImageEvaluator if kind_of_reference(real).is_image else PointEvaluator
+            cls = evaluator_class(kind_of_reference(real))
         return super().__new__(cls)
 
     def __init__(self, real, metrics=None, extractor=None, num_samples: int | None = None,
@@ -212,6 +229,19 @@ class Evaluator:
     def protocol_notes(self) -> dict:
         """Protocol lines beyond the metrics' own (see :func:`registry.protocol`)."""
         return {}
+
+    #: The column names of ``floor()`` and ``baseline()`` in tables.
+    floor_label = "real floor"
+    baseline_label = None
+
+    def subject(self, run):
+        """What this evaluator judges of a :class:`tfgan_app.rundir.RunDir`: its sampler."""
+        return run.sampler()
+
+    def baseline(self) -> dict | None:
+        """The same metrics for the data's own baseline, or ``None`` (none for samples from
+        noise; translation's input baseline)."""
+        return None
 
     # -- metric selection
     def _parse_metrics(self, metrics):

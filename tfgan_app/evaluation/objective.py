@@ -23,6 +23,12 @@ objective           direction what is compared
 ``is``              max       images: classifier score
 ``class_coverage``  max       images: fraction of classes covered
 ``swd``             min       images: sliced Wasserstein distance
+``psnr``            max       translation (default): PSNR (dB) of the translated held-out
+                              sources against their targets, every held-out pair
+``ssim``            max       translation: SSIM on the same pairs
+``l1``              min       translation: mean absolute error on the same pairs
+``accuracy``        max       translation of digits: the offline classifier's accuracy on the
+                              translated held-out digits
 =================== ========= ==================================================================
 
 An objective applies to a kind of output (:func:`tfgan_app.kinds.kind_of`) when the metric
@@ -45,13 +51,13 @@ __all__ = ["OBJECTIVES", "objective_key", "make_evaluator", "score", "evaluate_o
 _METRIC_OF = {"modes_captured": "mode_coverage", "high_quality": "mode_coverage",
               "precision": "precision_recall", "recall": "precision_recall",
               "density": "density_coverage", "coverage": "density_coverage"}
-_MINIMISED = ("frechet", "fid", "kid", "swd")
+_MINIMISED = ("frechet", "fid", "kid", "swd", "l1")
 
 #: objective name -> (the Evaluator metric that computes it, ``"min"`` or ``"max"``)
 OBJECTIVES = {name: (_METRIC_OF.get(name, name), "min" if name in _MINIMISED else "max")
               for name in ("frechet", "modes_captured", "high_quality", "fid", "kid",
                            "precision", "recall", "density", "coverage", "is",
-                           "class_coverage", "swd")}
+                           "class_coverage", "swd", "psnr", "ssim", "l1", "accuracy")}
 
 
 def objective_key(objective: str, kind=None) -> str:
@@ -87,7 +93,8 @@ def make_evaluator(data_info: dict, objective: str, num_samples: int | None = No
         :func:`tfgan_app.train.make_dataset`'s ``info``; its ``"points"`` are ignored).
       objective: a name of :data:`OBJECTIVES`.
       num_samples: generated samples per evaluation. Points: default 2,500, against the toy
-        spec's exact samples. Images: default the held-out split's size; the held-out split
+        spec's exact samples. Translation: the first ``num_samples`` held-out pairs (default
+        all; :class:`~tfgan_app.evaluation.translation.TranslationEvaluator`). Images: default the held-out split's size; the held-out split
         is the reference and features come from the offline classifier trained on the
         training split (cached in ``cache_dir``).
 
@@ -95,14 +102,16 @@ def make_evaluator(data_info: dict, objective: str, num_samples: int | None = No
       ValueError: an unknown objective, or one that does not apply to the data's kind.
     """
     from tfgan_app import kinds
-    from tfgan_app.evaluation import (Evaluator, classifier_extractor, dataset_classifier,
-                                      real_images)
+    from tfgan_app.evaluation import (Evaluator, ImageEvaluator, classifier_extractor,
+                                      dataset_classifier, real_images)
+    from tfgan_app.evaluation.evaluator import evaluator_class
 
     data_info = {k: v for k, v in data_info.items() if k != "points"}
     kind = kinds.kind_of(data_info)
     metric = OBJECTIVES[objective_key(objective, kind)][0]
-    if not kind.is_image:
-        return Evaluator(data_info, metrics=[metric], num_samples=num_samples)
+    if evaluator_class(kind) is not ImageEvaluator:  # points; translation's held-out pairs
+        return Evaluator(data_info, metrics=[metric], num_samples=num_samples,
+                         cache_dir=cache_dir)
     real = real_images(data_info)
     model, cinfo = dataset_classifier(real, cache_dir=cache_dir)
     extractor = classifier_extractor(model, cinfo)
@@ -138,8 +147,9 @@ def evaluate_objective(run_dir: str, objective: str | None = None,
     scored (same evaluator, sample count, sampling seed and latent vectors).
 
     Samples from :meth:`tfgan_app.rundir.RunDir.sampler` (the EMA generator when the run kept
-    one, as ``GANModel.generate`` does). ``objective`` defaults to the run's kind's
-    ``default_objective`` (``frechet`` for points, ``fid`` for images).
+    one, as ``GANModel.generate`` does; a translation run's translator). ``objective``
+    defaults to the run's kind's ``default_objective`` (``frechet`` for points, ``fid`` for
+    images, ``psnr`` for translation).
 
     Returns:
       ``{"val_<metric>": float, ...}`` (e.g. ``{"val_frechet": 0.05}``).
@@ -153,4 +163,4 @@ def evaluate_objective(run_dir: str, objective: str | None = None,
     run = RunDir(run_dir)
     ev = make_evaluator(run.data, objective or run.kind.default_objective, num_samples,
                         cache_dir)
-    return score(ev, run.sampler(), seed)
+    return score(ev, ev.subject(run), seed)

@@ -155,6 +155,20 @@ def _parzen(ev, s):
                  "parzen_ll", "parzen_ll_stderr", "parzen_sigma")
 
 
+def _quality(key):
+    """PSNR, SSIM or L1 of translated images against their own targets (``ev.targets``)."""
+    def compute(ev, s):
+        from tfgan_app.translation import image_quality
+
+        q = s.once("quality", lambda: image_quality(ev.targets, s.data))
+        return {key: float(np.mean(np.asarray(q[key], np.float64)))}
+    return compute
+
+
+def _accuracy(ev, s):
+    return {"accuracy": float(np.mean(np.argmax(s.logits, axis=1) == ev.labels))}
+
+
 def _mode_coverage(ev, s):
     return _pick(_cov.mode_coverage(s.data, ev.modes, ev.std),
                  "modes_captured", "num_modes", "high_quality", "mode_counts")
@@ -187,6 +201,18 @@ for _metric in (
            "own mean/std (TF-GAN; flat patches become zero vectors), unscaled (Karras et al.'s "
            "tables are x1e3), mean of 4 draws of 147 random projections; swd_stderr over the "
            "draws", frozenset({"data"})),
+    Metric("psnr", _quality("psnr"), "translation: tf.image.psnr of each held-out pair (both "
+           "images mapped from [-1, 1] to [0, 1], max_val 1), mean over pairs in dB; identical "
+           "images give infinity (recorded as null)", frozenset({"data"})),
+    Metric("ssim", _quality("ssim"), "translation: tf.image.ssim of each held-out pair on [0, 1] "
+           "images (Gaussian window of 11 px, or the image side if smaller; k1 0.01, k2 0.03), "
+           "mean over pairs", frozenset({"data"})),
+    Metric("l1", _quality("l1"), "translation: mean absolute difference to the target in the "
+           "images' [-1, 1] units, mean over pairs", frozenset({"data"})),
+    Metric("accuracy", _accuracy,
+           lambda ev: (f"translation of labelled images: the offline classifier's top-1 "
+                       f"accuracy against the held-out targets' {ev.num_samples} class labels"),
+           frozenset({"labels"})),
     Metric("mode_coverage", _mode_coverage,
            "VEEGAN: high quality when Euclidean distance to nearest mode <= 3 std (exact "
            "samples: 1 - exp(-4.5) = 98.89%); mode captured with >= 1 high-quality sample",

@@ -11,10 +11,11 @@ import numpy as np
 from tfgan_app.evaluation import registry as _reg
 from tfgan_app.evaluation.evaluator import PARZEN_NUM_SAMPLES, Evaluator
 
-__all__ = ["evaluate_run", "format_table"]
+__all__ = ["evaluate_run", "format_table", "finite_or_none"]
 
 
-def _finite_or_none(v):
+def finite_or_none(v):
+    """``v``, or ``None`` when it is a non-finite float (``eval.json`` is strict JSON)."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
@@ -27,7 +28,9 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
 
     Reads the run through :class:`tfgan_app.rundir.RunDir`: its data description
     (``config["data"]``) picks the evaluator (:class:`~tfgan_app.evaluation.Evaluator`) and
-    the real data; its sampler (:meth:`RunDir.sampler`: the EMA generator when the run kept
+    the real data. A translation run is judged on its held-out pairs (its translator against
+    the targets, beside the input's own baseline: :mod:`tfgan_app.evaluation.translation`);
+    otherwise its sampler (:meth:`RunDir.sampler`: the EMA generator when the run kept
     one, labels balanced over ``num_classes`` for a conditional run) draws ``num_samples``
     samples exactly as ``GANModel.generate(num_samples, seed=seed)`` would. The metrics for
     the run's data (see :mod:`tfgan_app.evaluation.evaluator`) and the real-vs-real floor are
@@ -45,7 +48,7 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
 
     Returns:
       ``{"run_dir", "preset", "data", "kind", "metrics": {name: value}, "floor": {name:
-      value}, "num_samples", "num_reference", "num_heldout", "extractor" (images), "seed",
+      value}, "floor_label", "baseline" and "baseline_label" (translation), "num_samples", "num_reference", "num_heldout", "extractor" (images), "seed",
       "seconds", "protocol": {...}}``; non-finite numbers become ``None``.
 
     Raises:
@@ -57,12 +60,12 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
     t0 = time.time()
     run = RunDir(run_dir)
     data = run.data
-    sampler = run.sampler()
     ev = Evaluator(real if real is not None else data, metrics=metrics, extractor=extractor,
                    num_samples=num_samples, cache_dir=cache_dir, seed=seed,
                    parzen_samples=parzen_samples)
-    gen = ev.evaluate(sampler, seed=seed)
+    gen = ev.evaluate(ev.subject(run), seed=seed)
     floor = ev.floor()
+    baseline = ev.baseline()
     result = {
         "run_dir": run.root,
         "preset": run.config.get("preset"),
@@ -70,8 +73,12 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
         "metrics_requested": list(ev.metrics),
         "num_samples": ev.num_samples,
         "seed": seed,
-        "metrics": {k: _finite_or_none(v) for k, v in gen.items()},
-        "floor": {k: _finite_or_none(v) for k, v in floor.items()},
+        "metrics": {k: finite_or_none(v) for k, v in gen.items()},
+        "floor": {k: finite_or_none(v) for k, v in floor.items()},
+        "floor_label": ev.floor_label,
+        **({} if baseline is None else {
+            "baseline": {k: finite_or_none(v) for k, v in baseline.items()},
+            "baseline_label": ev.baseline_label}),
         "protocol": _reg.protocol(ev),
         "seconds": round(time.time() - t0, 3),
     }
@@ -102,23 +109,31 @@ def _fmt(values, key):
 
 def format_table(results: dict) -> str:
     """A plain-text table of an :func:`evaluate_run` result: one row per metric, columns
-    ``generated`` and ``real floor`` (``±`` gives the std over subsets/splits, or the standard
-    error for Parzen and for SWD's random projections)."""
+    ``generated``, the input baseline (translation) and ``real floor`` / ``real targets``
+    (``±`` gives the std over subsets/splits, or the standard error for Parzen and for SWD's
+    random projections)."""
     if not isinstance(results, dict) or "metrics" not in results:
         raise ValueError("results must be the dict returned by evaluate_run (with 'metrics')")
-    gen, floor = results["metrics"], results.get("floor") or {}
+    gen = results["metrics"]
+    columns = [("generated", gen)]
+    if results.get("baseline") is not None:
+        columns.append((results.get("baseline_label") or "baseline", results["baseline"]))
+    columns.append((results.get("floor_label") or "real floor", results.get("floor") or {}))
     keys = [k for k in gen if k not in _HIDDEN]
-    rows = [("metric", "generated", "real floor")]
-    rows += [(k, _fmt(gen, k), _fmt(floor, k)) for k in keys]
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    rows = [("metric", *(name for name, _ in columns))]
+    rows += [(k, *(_fmt(values, k) for _, values in columns)) for k in keys]
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
+    what = "pairs" if "baseline" in results else "samples"
     head = f"{results.get('data', '?')} ({results.get('kind', '?')}), " \
-           f"{results.get('num_samples', '?')} samples"
+           f"{results.get('num_samples', '?')} {what}"
     ext = results.get("extractor")
     if isinstance(ext, dict):
         head += f", features: {ext.get('name')}"
         if ext.get("test_accuracy") is not None:
             head += f" (test accuracy {ext['test_accuracy']:.3f})"
+    if results.get("baseline_is"):
+        head += f"; baseline: {results['baseline_is']}"
     lines.append(head)
     for i, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w[j]) for j, c in enumerate(r)).rstrip())
