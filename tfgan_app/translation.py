@@ -218,10 +218,18 @@ class Translator:
         self.source_shape = tuple(generator.inputs[0].shape[1:])
         self.target_shape = tuple(generator.outputs[0].shape[1:])
 
+    def size_problem(self, shape) -> str | None:
+        """What is wrong with one source of ``shape`` (``(h, w, Cs)``) for the generator's
+        input, or ``None`` when it fits."""
+        shape = tuple(shape)
+        if len(shape) == len(self.source_shape) and all(
+                e is None or e == s for e, s in zip(self.source_shape, shape)):
+            return None
+        return f"the model translates {_describe(self.source_shape)}"
+
     def accepts(self, shape) -> bool:
         """Whether one source of ``shape`` (``(h, w, Cs)``) fits the generator's input."""
-        return len(shape) == len(self.source_shape) and all(
-            e is None or e == s for e, s in zip(self.source_shape, shape))
+        return self.size_problem(shape) is None
 
     def translate(self, sources, batch_size: int = 256) -> np.ndarray:
         """``float32 [N, H, W, C]`` in ``[-1, 1]`` for ``sources`` ``[N, h, w, Cs]`` in
@@ -242,6 +250,8 @@ INPUT_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _describe(shape) -> str:
+    if len(shape) != 3:
+        return f"inputs of shape {tuple(shape)}"
     h, w, c = (("any" if v is None else v) for v in shape)
     return f"{w}x{h} images with {c} channel{'s' if c != 1 else ''}"
 
@@ -298,10 +308,11 @@ def translate_files(translator: Translator, path: str, out: str) -> dict:
     for f in files:
         x, own = images.read_image(f, channels)
         converted += own != channels
-        if not translator.accepts(x.shape):
-            raise ValueError(f"{f}: a {x.shape[1]}x{x.shape[0]} image, but the model "
-                             f"translates {_describe(translator.source_shape)}; resize or "
-                             "crop it to that size")
+        problem = translator.size_problem(x.shape)
+        if problem:
+            raise ValueError(f"{f}: a {x.shape[1]}x{x.shape[0]} image (read with {channels} "
+                             f"channel{'s' if channels != 1 else ''}), but {problem}; resize "
+                             "or crop it to fit")
         arrays.append(x.astype(np.float32) / 127.5 - 1.0)
     outputs = []
     for f, x in zip(files, arrays):

@@ -150,13 +150,7 @@ def _print_translated(summary: dict, out: str) -> int:
 
 def _translate_saved_model(args) -> int:
     """``sample --saved-model EXPORT --input ...``: through the export's loaded-model API."""
-    try:
-        from tfgan_app.export.loaded import load_translator
-    except ImportError:
-        raise ValueError("--input with --saved-model needs tfgan_app.export.loaded."
-                         "load_translator, which this version does not have yet; translate "
-                         "with the run directory instead: tfgan-app sample RUN_DIR --input "
-                         f"{args.input}") from None
+    from tfgan_app.export.loaded import load_translator
     from tfgan_app.translation import translate_files
 
     out = args.out or ("translated" if os.path.isdir(args.input) else

@@ -94,7 +94,8 @@ def make_evaluator(data_info: dict, objective: str, num_samples: int | None = No
       objective: a name of :data:`OBJECTIVES`.
       num_samples: generated samples per evaluation. Points: default 2,500, against the toy
         spec's exact samples. Translation: the first ``num_samples`` held-out pairs (default
-        all; :class:`~tfgan_app.evaluation.translation.TranslationEvaluator`). Images: default the held-out split's size; the held-out split
+        all; :class:`~tfgan_app.evaluation.translation.TranslationEvaluator`). Images:
+        default the held-out split's size; the held-out split
         is the reference and features come from the offline classifier trained on the
         training split (cached in ``cache_dir``).
 

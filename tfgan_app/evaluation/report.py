@@ -48,7 +48,8 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
 
     Returns:
       ``{"run_dir", "preset", "data", "kind", "metrics": {name: value}, "floor": {name:
-      value}, "floor_label", "baseline" and "baseline_label" (translation), "num_samples", "num_reference", "num_heldout", "extractor" (images), "seed",
+      value}, "floor_label", "baseline" and "baseline_label" (translation), "num_samples",
+      "num_reference", "num_heldout", "extractor" (images), "seed",
       "seconds", "protocol": {...}}``; non-finite numbers become ``None``.
 
     Raises:

@@ -38,12 +38,14 @@ hyperparameter       values                            settings key
                      ``wasserstein``,                  for ``acgan`` presets.
                      ``wasserstein_hinge`` (+ p)
 ``gradient_penalty`` Choice ``0, 1, 10`` (+ p)         ``gradient_penalty`` (WGAN-GP weight)
-``latent_dim``       Choice ``p/2, p, 2p``             ``latent_dim``
+``latent_dim``       Choice ``p/2, p, 2p``             ``latent_dim``; absent for translation
+                                                       (its generator has no latent input)
 ``g_width``          Choice ``p/2, p, 2p``             generator width: ``hidden_units`` (mlp: the
                                                        first layer's units, the others scaled in
-                                                       proportion) or ``base_filters`` (dcgan,
-                                                       conditional_dcgan); absent for ``toy``
-``d_width``          same                              discriminator width
+                                                       proportion), ``base_filters`` (dcgan,
+                                                       conditional_dcgan, unet) or ``filters``
+                                                       (srgan); absent for ``toy``
+``d_width``          same                              discriminator width (also ``patchgan``)
 ==================== ================================= ===========================================
 
 Narrow or extend it with ``kt.HyperParameters`` passed to the tuner (``hyperparameters=``):

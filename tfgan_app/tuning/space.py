@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 
-from tfgan_app import presets
+from tfgan_app import kinds, presets
 
 __all__ = ["LOSS_CHOICES", "DEFAULT_SPACE", "WIDTH_KEYS", "resolve", "settings_diff",
            "search_space", "apply_values"]
@@ -20,7 +20,8 @@ DEFAULT_SPACE = ("d_lr", "g_lr", "beta_1", "d_steps", "loss", "gradient_penalty"
                  "latent_dim", "g_width", "d_width")
 # builder name -> the keyword that sets its width (None: not tunable)
 WIDTH_KEYS = {"toy": None, "mlp": "hidden_units", "dcgan": "base_filters",
-              "conditional_dcgan": "base_filters"}
+              "conditional_dcgan": "base_filters", "unet": "base_filters",
+              "srgan": "filters", "patchgan": "base_filters"}
 _ROLES = {"g_width": "generator", "d_width": "discriminator"}
 
 
@@ -56,6 +57,9 @@ def _width_default(builder: str, role: str, key: str):
           ("dcgan", "discriminator"): builders.dcgan_discriminator,
           ("conditional_dcgan", "generator"): builders.conditional_dcgan_generator,
           ("conditional_dcgan", "discriminator"): builders.conditional_dcgan_discriminator,
+          ("unet", "generator"): builders.unet_generator,
+          ("srgan", "generator"): builders.srgan_generator,
+          ("patchgan", "discriminator"): builders.patchgan_discriminator,
           }[(builder, role)]
     return inspect.signature(fn).parameters[key].default
 
@@ -114,8 +118,8 @@ def search_space(settings: dict) -> dict:
     """The default hyperparameters that apply to ``settings`` (resolved settings of a preset):
     ``{name: (kind, kwargs)}``, ``kind`` ``"float"`` (``hp.Float``) or ``"choice"``
     (``hp.Choice``), every ``kwargs["default"]`` the settings' own value. Learning rates span
-    ``[p/10, 10p]`` on a log scale; ``loss`` is absent for ``acgan``; ``g_width``/``d_width``
-    only for builders with a width (:data:`WIDTH_KEYS`)."""
+    ``[p/10, 10p]`` on a log scale; ``loss`` is absent for ``acgan``; ``latent_dim`` for
+    translation; ``g_width``/``d_width`` only for builders with a width (:data:`WIDTH_KEYS`)."""
     s = settings
     space = {}
     for name in ("d_lr", "g_lr"):
@@ -132,8 +136,10 @@ def search_space(settings: dict) -> dict:
     gp = float(s["gradient_penalty"])
     space["gradient_penalty"] = ("choice", dict(values=_with([0.0, 1.0, 10.0], gp),
                                                 default=gp))
-    space["latent_dim"] = ("choice", dict(values=_around(s["latent_dim"]),
-                                          default=int(s["latent_dim"])))
+    if kinds.kind_of(s["dataset"], num_classes=s.get("num_classes")) is not kinds.TRANSLATION:
+        # a translation generator has no latent input (TranslationGAN ignores latent_dim)
+        space["latent_dim"] = ("choice", dict(values=_around(s["latent_dim"]),
+                                              default=int(s["latent_dim"])))
     for name, role in _ROLES.items():
         key, width = _width_of(s[role], role)
         if key is not None and width:
