@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tfgan_app import kinds
 from tfgan_app.data import dataset_by_name
 from tfgan_app.data import paired
 from tfgan_app.data import paired_sources as PS
@@ -120,6 +121,9 @@ def test_split_folders_give_the_heldout_pairs(tmp_path):
     hs, ht = paired.heldout_pairs(ds.info)
     assert hs.shape == (3, 8, 8, 1) and np.all(hs >= _unit(200))
     assert paired.heldout_pairs(ds.info, 2)[0].shape == (2, 8, 8, 1)
+    assert kinds.kind_of(ds.info).name == "translation"
+    assert kinds.kind_of("pairs-folder:/data/facades").name == "translation"
+    assert kinds.kind_of("pairs-tfds:div2k").name == "translation"
 
 
 def test_heldout_fraction_is_disjoint_from_training_and_center_cropped(tmp_path):
@@ -226,6 +230,8 @@ def test_errors_name_the_file_and_what_was_expected(tmp_path):
         PS.from_pair_folder(tmp_path / "empty")
     with pytest.raises(ValueError, match="pair folder not found"):
         dataset_by_name(f"pairs-folder:{tmp_path / 'nowhere'}")
+    with pytest.raises(ValueError, match=r"pairs-folder: unknown option\(s\) \['task'\]"):
+        dataset_by_name(f"pairs-folder:{tmp_path / 'lone'}", task={"name": "inpaint"})
     with pytest.raises(ValueError, match="has no class labels"):
         dataset_by_name(f"pairs-folder:{tmp_path / 'lone'}", with_labels=True)
     with pytest.raises(ValueError, match="direction must be one of"):

@@ -177,7 +177,7 @@ CONDITIONAL_IMAGES = dataclasses.replace(
 
 def _translation(data, shape, num_classes):
     if isinstance(data, str):  # a dataset name, e.g. a preset's "pairs:digits"
-        return data.split(":")[0] == "pairs"
+        return data.split(":")[0] in ("pairs", "pairs-folder", "pairs-tfds")
     return isinstance(data, dict) and bool(data.get("paired"))
 
 

@@ -27,6 +27,8 @@ name                            source
 
 from __future__ import annotations
 
+import inspect
+
 from tfgan_app.data.digits import DIGITS_SPLITS, digits
 from tfgan_app.data.directory import from_directory
 from tfgan_app.data.idx import from_idx
@@ -99,6 +101,11 @@ def dataset_by_name(name: str, **kwargs):
             raise ValueError(f"{name!r} yields (source, target) pairs: it has no class labels")
         read = (paired_sources.from_pair_folder if kind == "pairs-folder"
                 else paired_sources.from_tfds_pairs)
+        valid = [p for p in inspect.signature(read).parameters if p not in ("path", "name")]
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise ValueError(f"{kind}: unknown option(s) {unknown} (in dataset_options?); valid: "
+                             f"{', '.join(valid)}")
         ds = read(rest, **kwargs)
     elif kind == "idx":
         parts = [p for p in rest.split(",") if p]
