@@ -77,18 +77,20 @@ _GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 def read_image(path: str, channels: int) -> tuple[np.ndarray, int]:
     """A PNG/JPEG file as ``uint8 [H, W, channels]`` (``channels`` 1: grayscale, 3: RGB;
-    transparency dropped), and the channel count the file itself had (1 or 3).
+    transparency dropped; EXIF orientation applied), and the channel count the file itself
+    had (1 or 3).
 
     Raises:
       ValueError: the file is not a readable image, naming it.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     try:
         with Image.open(path) as im:
             im.load()
+            im = ImageOps.exif_transpose(im)  # a photo as its camera meant it to be seen
             own = 1 if im.mode in _GRAY_MODES else 3
             if im.mode.startswith("I") or im.mode == "F":  # 16-bit/float grayscale to 8 bits
                 a = np.asarray(im, np.float64) / (257.0 if im.mode.startswith("I;16") else 1.0)
