@@ -22,12 +22,15 @@ from tfgan_app.utils import NonFiniteError, host_tag, non_finite_logs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # d2l-gaussian: 125 batches per epoch, a second or so per epoch here
-D2L = ["--preset", "d2l-gaussian", "--quiet", "--set", "steps_per_execution=5"]
+# (backups and history after every epoch: no wall-time limit, see test_bookkeeping)
+D2L = ["--preset", "d2l-gaussian", "--quiet", "--set", "steps_per_execution=5",
+       "--set", "backup_seconds=0", "--set", "plot_seconds=0"]
 
 
 def _settings(**config):
     return train.resolve_settings("d2l-gaussian",
-                                  config={"epochs": 2, "steps_per_execution": 5, **config})
+                                  config={"epochs": 2, "steps_per_execution": 5,
+                                          "backup_seconds": 0, "plot_seconds": 0, **config})
 
 
 def _error_line(capsys) -> str:

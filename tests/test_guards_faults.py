@@ -28,7 +28,8 @@ from tfgan_app.rundir import RunDir
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 6
 ARGS = ["train", "--preset", "d2l-gaussian", "--epochs", str(EPOCHS), "--seed", "7", "--quiet",
-        "--set", "steps_per_execution=5", "--set", "jit_compile=false"]
+        "--set", "steps_per_execution=5", "--set", "jit_compile=false",
+        "--set", "backup_seconds=0", "--set", "plot_seconds=0"]  # write after every epoch
 FINAL = ("generator.keras", "gan.keras", "report.json", "after-report")
 
 # FAULT = "batch:E:B" (epoch index E, after batch B), "history:D" / "weights:D" / "meta:D"

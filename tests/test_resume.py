@@ -44,8 +44,9 @@ class _StopMidEpoch(keras.callbacks.Callback):
 
 
 def _settings(**config):
-    # 125 batches per epoch, 5 per compiled call so that batch callbacks fire mid-epoch
-    base = {"epochs": 4, "steps_per_execution": 5}
+    # 125 batches per epoch, 5 per compiled call so that batch callbacks fire mid-epoch; a
+    # backup and history write after every epoch (no wall-time limit, see test_bookkeeping)
+    base = {"epochs": 4, "steps_per_execution": 5, "backup_seconds": 0, "plot_seconds": 0}
     return train.resolve_settings("d2l-gaussian", seed=2, config={**base, **config})
 
 
@@ -196,7 +197,8 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     epochs, steps = 5, 2500  # 20,000 points, batch 8: about 2 s per epoch here
     args = ["--preset", "d2l-gaussian", "--epochs", str(epochs), "--seed", "4", "--quiet",
             "--set", "dataset_options.n=20000", "--set", "steps_per_execution=5",
-            "--set", "jit_compile=false"]
+            "--set", "jit_compile=false", "--set", "backup_seconds=0",
+            "--set", "plot_seconds=0"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "tfgan_app.cli", "train", "--out", str(run), *args]

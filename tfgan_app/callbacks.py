@@ -9,17 +9,28 @@
   class for conditional models), optionally also to TensorBoard.
 * :class:`LatentInterpolation` -- a strip of images along a line between two latent points.
 
+Bookkeeping costs a bounded share of a run (README, "Bookkeeping and resume"): a
+:class:`Schedule` says when periodic work runs (every N epochs, at most every S seconds of wall
+time, always after the last epoch); :class:`Scheduled` applies one to a group of picture
+callbacks, :class:`ScheduledTensorBoard` to TensorBoard's scalars, ``HistoryWriter`` and
+:class:`tfgan_app.checkpoint.RunBackup` take one. Inside :func:`background_writes` the drawing,
+PNG encoding and JSON writing go to one worker thread (:func:`submit`), joined at every
+backup and at the end.
+
 All files are written atomically (temporary file, then rename).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
-from matplotlib.figure import Figure  # never pyplot: see tfgan_app.images
 
 from tfgan_app.images import image_grid, plot_scatter, save_figure, save_png, to_uint8  # noqa: F401
 from tfgan_app.sampling import latent_vectors
@@ -66,6 +77,183 @@ def _due(callback, epoch) -> bool:
     return due(epoch, callback.every, (callback.params or {}).get("epochs"))
 
 
+#: The wall clock of every :class:`Schedule` made without one.
+clock = time.monotonic
+
+
+def _now() -> float:
+    return clock()
+
+
+class Schedule:
+    """When periodic bookkeeping runs: at the end of every ``every``-th epoch (:func:`due`),
+    but not sooner than ``seconds`` of wall time after the last run (counted from
+    :meth:`start`, the beginning of training), and always after the last epoch.
+
+    A short-epoch run is then never dominated by its bookkeeping, while a run whose epochs
+    take longer than ``seconds`` still gets it after every due epoch. ``seconds=0``: every due
+    epoch. ``clock``: a function returning seconds (default: this module's :data:`clock`,
+    ``time.monotonic``, looked up at each call so that tests can replace it).
+    """
+
+    def __init__(self, every: int = 1, seconds: float = 0.0, clock=None):
+        self.every, self.seconds = max(1, int(every)), float(seconds)
+        self.clock = clock or _now
+        if self.seconds < 0:
+            raise ValueError(f"seconds={seconds}: expected a number of seconds >= 0")
+        self.last = None
+
+    def start(self) -> None:
+        """The beginning of training: the first run comes ``seconds`` later at the soonest."""
+        self.last = self.clock()
+
+    def __call__(self, epoch: int, epochs: int | None) -> bool:
+        """Whether the work runs at the end of ``epoch`` (0-based) of ``epochs``; a ``True``
+        answer restarts the clock."""
+        if not due(epoch, self.every, epochs):
+            return False
+        now = self.clock()
+        last_epoch = int(epoch) + 1 >= int(epochs or 0)
+        if not last_epoch and self.last is not None and now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
+
+
+# ----------------------------------------------------------------- background writes
+
+_writer = threading.local()  # .pool, .pending: set inside background_writes()
+
+
+@contextlib.contextmanager
+def background_writes():
+    """Inside, :func:`submit` runs its work on one worker thread (in submission order) instead
+    of the caller's; on exit every submitted write is finished (:func:`join`). An error of a
+    background write is raised by the next :func:`join` (or on exit)."""
+    if getattr(_writer, "pool", None) is not None:  # nested: the outer one joins
+        yield
+        return
+    _writer.pool, _writer.pending = ThreadPoolExecutor(1, "tfgan-writer"), []
+    try:
+        yield
+    except BaseException:
+        _finish(raise_errors=False)  # the training error is the one to report
+        raise
+    else:
+        _finish(raise_errors=True)
+
+
+def _finish(raise_errors: bool) -> None:
+    try:
+        join() if raise_errors else _drain()
+    finally:
+        _writer.pool.shutdown(wait=True)
+        _writer.pool = _writer.pending = None
+
+
+def _drain() -> None:
+    for f in _writer.pending or ():
+        f.exception()
+    if _writer.pending is not None:
+        _writer.pending.clear()
+
+
+def submit(fn, *args, **kwargs) -> None:
+    """Run ``fn(*args, **kwargs)`` on the background writer inside :func:`background_writes`
+    (pass it copies of whatever training changes), else at once on this thread. ``fn`` must
+    write atomically (``tfgan_app.utils.atomic_path``: a reader never sees a partial file)."""
+    pool = getattr(_writer, "pool", None)
+    if pool is None:
+        fn(*args, **kwargs)
+        return
+    _writer.pending = [f for f in _writer.pending if not f.done() or f.exception()]
+    _writer.pending.append(pool.submit(fn, *args, **kwargs))
+
+
+def join() -> None:
+    """Wait for every write submitted so far; raise the first error one of them raised."""
+    pending, _writer.pending = list(getattr(_writer, "pending", None) or ()), []
+    errors = [e for e in (f.exception() for f in pending) if e is not None]
+    if errors:
+        raise errors[0]
+
+
+class Scheduled(keras.callbacks.Callback):
+    """Runs ``callbacks``' ``on_epoch_end`` only when ``schedule`` says so; every other hook
+    (model, params, train begin and end, batches) is passed on unchanged.
+
+    The callbacks keep their own epoch period (``every``, as :func:`due` schedules it); the
+    schedule, built with the same period, adds the wall-time limit (:class:`Schedule`).
+    """
+
+    def __init__(self, callbacks, schedule: Schedule):
+        super().__init__()
+        self.callbacks, self.schedule = list(callbacks), schedule
+
+    def set_model(self, model):
+        super().set_model(model)
+        for c in self.callbacks:
+            c.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for c in self.callbacks:
+            c.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.schedule.start()
+        for c in self.callbacks:
+            c.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for c in self.callbacks:
+            c.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.schedule(epoch, (self.params or {}).get("epochs")):
+            for c in self.callbacks:
+                c.on_epoch_end(epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for c in self.callbacks:
+            c.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for c in self.callbacks:
+            c.on_train_batch_end(batch, logs)
+
+    def on_train_end(self, logs=None):
+        for c in self.callbacks:
+            c.on_train_end(logs)
+
+
+class ScheduledTensorBoard(keras.callbacks.TensorBoard):
+    """``keras.callbacks.TensorBoard`` whose epoch scalars are kept in memory and written when
+    ``schedule`` says so (and at the end): every epoch is still logged, in fewer writes."""
+
+    def __init__(self, log_dir, schedule: Schedule, **kwargs):
+        super().__init__(log_dir, **kwargs)
+        self.schedule, self._buffered = schedule, []
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.schedule.start()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._buffered.append((epoch, dict(logs or {})))
+        if self.schedule(epoch, (self.params or {}).get("epochs")):
+            self._flush()
+
+    def _flush(self):
+        buffered, self._buffered = self._buffered, []
+        for epoch, logs in buffered:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._flush()
+        super().on_train_end(logs)
+
+
 def state_variables(model) -> list:
     """The variables of a model's training state: its weights (networks, EMA copy) and the
     variables of its optimizers (``optimizer``, ``d_optimizer``, ``g_optimizer``)."""
@@ -76,6 +264,36 @@ def state_variables(model) -> list:
             seen.add(id(opt))
             out.extend(opt.variables)
     return out
+
+
+def _float_values(variables) -> list:
+    return [getattr(v, "value", v) for v in variables
+            if str(getattr(v, "dtype", "")).split(".")[-1].startswith(("float", "bfloat"))]
+
+
+def all_finite(variables) -> bool:
+    """Whether every floating-point variable holds only finite values: one compiled call for
+    the whole list (a NumPy copy of each variable per epoch cost more than a short epoch's
+    training); :func:`tfgan_app.utils.non_finite_variables` then names the culprits."""
+    values = _float_values(variables)
+    if not values:
+        return True
+    return bool(_all_finite_fn()(values))
+
+
+_ALL_FINITE = []
+
+
+def _all_finite_fn():
+    if not _ALL_FINITE:
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def fn(values):
+            return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in values]))
+
+        _ALL_FINITE.append(fn)
+    return _ALL_FINITE[0]
 
 
 def _learning_rates(model) -> str:
@@ -110,7 +328,8 @@ class TrainingGuard(keras.callbacks.Callback):
         epochs = (self.params or {}).get("epochs")
         where = f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else "")
         bad = non_finite_logs(logs, skip_prefix="val_")
-        variables = non_finite_variables(state_variables(self.model))
+        state = state_variables(self.model)
+        variables = [] if all_finite(state) else non_finite_variables(state)
         if bad or variables:
             what = [", ".join(f"{k}={v}" for k, v in sorted(bad.items()))] if bad else []
             if variables:
@@ -137,15 +356,21 @@ class TrainingGuard(keras.callbacks.Callback):
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Rewrite ``path`` (``history.json``) after every epoch: ``{"epoch": [...], key: [...]}``.
+    """Keep the history ``{"epoch": [...], key: [...]}`` of every epoch in memory and rewrite
+    ``path`` (``history.json``) when ``schedule`` says so (default: every epoch) and at the end.
 
-    ``initial`` seeds it with the epochs of an earlier, resumed run.
+    ``initial`` seeds it with the epochs of an earlier, resumed run. The file is written on the
+    background writer (:func:`submit`) from a copy, atomically.
     """
 
-    def __init__(self, path: str, initial: dict | None = None):
+    def __init__(self, path: str, initial: dict | None = None, schedule: Schedule | None = None):
         super().__init__()
         self.path = path
         self.history = {k: list(v) for k, v in (initial or {}).items()}
+        self.schedule = schedule or Schedule()
+
+    def on_train_begin(self, logs=None):
+        self.schedule.start()
 
     def on_epoch_end(self, epoch, logs=None):
         epochs = self.history.setdefault("epoch", [])
@@ -157,11 +382,18 @@ class HistoryWriter(keras.callbacks.Callback):
         epochs.append(int(epoch))
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(float(v))
-        write_json(self.path, self.history)
+        if self.schedule(epoch, (self.params or {}).get("epochs")):
+            self.write()
+
+    def write(self) -> None:
+        """Write the history so far (on the background writer)."""
+        submit(write_json, self.path, {k: list(v) for k, v in self.history.items()})
 
 
 def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
     """Plot D/G losses and D's mean outputs per epoch from a history dict to ``path`` (PNG)."""
+    from matplotlib.figure import Figure  # never pyplot: see tfgan_app.images
+
     epochs = np.asarray(history.get("epoch", range(len(history.get("d_loss", [])))))
     epochs = epochs + 1
     fig = Figure(figsize=(10, 3.6))
@@ -190,7 +422,8 @@ class LossCurves(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if _due(self, epoch):
-            plot_history(self.writer.history, self.path, self.title)
+            history = {k: list(v) for k, v in self.writer.history.items()}
+            submit(plot_history, history, self.path, self.title)
 
 
 class ScatterPlot(keras.callbacks.Callback):
@@ -203,9 +436,9 @@ class ScatterPlot(keras.callbacks.Callback):
         self.every, self.modes = every, modes
 
     def on_epoch_end(self, epoch, logs=None):
-        if _due(self, epoch):
-            plot_scatter(self.real[:self.n], self.model.generate(self.n, seed=self.seed),
-                         self.path, f"epoch {epoch + 1}", self.modes)
+        if _due(self, epoch):  # sampled here, drawn on the background writer
+            submit(plot_scatter, self.real[:self.n], self.model.generate(self.n, seed=self.seed),
+                   self.path, f"epoch {epoch + 1}", self.modes)
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -240,7 +473,8 @@ class SampleGrid(keras.callbacks.Callback):
             return
         images, rows = self.samples()
         grid = image_grid(images, rows)
-        save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"), self.scale)
+        submit(save_png, grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
+               self.scale)
         if self.tensorboard_dir:
             import tensorflow as tf
 
@@ -278,7 +512,7 @@ class LatentInterpolation(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         strip = interpolation_strip(self.model, self.seed_a, self.seed_b, self.steps)
-        save_png(image_grid(strip, rows=1), self.path, self.scale)
+        submit(save_png, image_grid(strip, rows=1), self.path, self.scale)
 
 
 def __getattr__(name):

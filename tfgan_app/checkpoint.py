@@ -15,7 +15,8 @@ Layout of a backup directory (``RUN_DIR/backup``, see :class:`tfgan_app.rundir.R
                               done; removed by the next backup once its writer is gone)
 
 Who may write where under ``tf.distribute`` (the chief, or a temporary directory) is decided
-by :func:`tfgan_app.distribute.worker_dir`; the schedule is :func:`tfgan_app.callbacks.due`.
+by :func:`tfgan_app.distribute.worker_dir`; the schedule is a
+:class:`tfgan_app.callbacks.Schedule` (every N epochs, at most every S seconds, after the last).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tempfile
 
 import keras
 
-from tfgan_app.callbacks import due, state_variables
+from tfgan_app.callbacks import Schedule, join, state_variables
 from tfgan_app.utils import (non_finite_variables, read_json, remove_stale_temporaries,
                              temp_prefix, write_json)
 
@@ -161,6 +162,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
       delete_checkpoint: remove ``write_dir`` when training ends (``tfgan_app.train`` passes
         ``False`` and removes it once every output file is written).
       every: back up every ``every`` epochs and after the last (an int; below 1 means 1).
+      seconds: but not sooner than ``seconds`` of wall time after the previous backup (or the
+        start of training); epochs longer than that are each backed up. A killed run loses
+        at most the work since the last backup: ``seconds`` plus one epoch (with ``every=1``).
+      clock: the clock of that limit (default ``time.monotonic``; tests pass a fake one).
 
     Only epoch-level backups (``save_freq="epoch"``): a resumed run restarts from the
     beginning of the epoch after the last backup with exactly the state it had then.
@@ -168,17 +173,19 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, write_dir=None, metadata=None, delete_checkpoint=True,
-                 every: int = 1):
+                 every: int = 1, seconds: float = 0.0, clock=None):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self.write_dir = write_dir or backup_dir
         # Back up every `every` epochs (and after the last one): many short epochs (the
         # digits presets) would otherwise spend much of their time writing backups.
         self.every = max(1, int(every))
+        self.schedule = Schedule(self.every, seconds, clock)
         self.metadata = metadata
         self.keep = KEEP
         self.restored = None
 
     def on_train_begin(self, logs=None):
+        self.schedule.start()
         found = latest_backup(self.backup_dir)
         if found is None:
             return
@@ -195,8 +202,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         epoch = int(self._current_epoch)  # epochs done (Keras' on_epoch_end sets epoch + 1)
-        if not due(epoch - 1, self.every, (self.params or {}).get("epochs")):
+        if not self.schedule(epoch - 1, (self.params or {}).get("epochs")):
             return
+        join()  # the files of earlier epochs (history, pictures) are complete before it
         metadata = self.metadata() if self.metadata is not None else {}
         write_backup(self.model, self.write_dir, epoch, metadata, keep=self.keep)
 

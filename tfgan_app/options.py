@@ -303,6 +303,12 @@ RUN_SETTINGS = (
            "last (`tfgan_app.callbacks.due`)", "run"),
     Option("backup_every", 1, integer(1), "resumable backups every N epochs and after the "
            "last (`tfgan_app.callbacks.due`)", "run"),
+    Option("plot_seconds", 10.0, number(0), "pictures, plots, history.json and TensorBoard "
+           "events at most every N s of training (and after the last epoch); 0: every due "
+           "epoch (`tfgan_app.callbacks.Schedule`)", "run"),
+    Option("backup_seconds", 30.0, number(0), "resumable backups at most every N s (and after "
+           "the last epoch): a killed run loses at most N s plus one epoch; 0: every due epoch",
+           "run"),
     Option("report", None, choice("gaussian", "mode_coverage", "translation", optional=True),
            "what the job measures at the end into report.json", "run"),
     Option("strategy", "default", anything, "`tf.distribute` strategy name "

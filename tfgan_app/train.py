@@ -364,13 +364,21 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         # order as an uninterrupted run would (tests/test_resume.py checks bit-equality).
         for _ in range(_passes_started(ds, start_epoch)):
             iter(ds)
-    history = cb.HistoryWriter(run.path(run.HISTORY), initial=initial_history)
+    # Bookkeeping costs a bounded share of the run (README, "Bookkeeping and resume"): each
+    # kind of write runs every N epochs, at most every S seconds, and after the last epoch.
+    plot_seconds = float(settings["plot_seconds"])
+    history = cb.HistoryWriter(run.path(run.HISTORY), initial=initial_history,
+                               schedule=cb.Schedule(1, plot_seconds))
     backup = checkpoint.RunBackup(
         backup_dir, write_dir=run.path(run.BACKUP), delete_checkpoint=False,
         metadata=lambda: {"history": history.history, "settings": settings},
-        every=int(settings["backup_every"]))
+        every=int(settings["backup_every"]), seconds=float(settings["backup_seconds"]))
     every = int(settings["plot_every"])
     kind = kinds.kind_of(info, num_classes=settings.get("num_classes"))
+    pictures = cb.Scheduled([cb.LossCurves(run.path(run.LOSSES_PNG), history,
+                                           title=settings.get("preset") or "GAN", every=every),
+                             *kind.training_callbacks(run, info, every)],
+                            cb.Schedule(every, plot_seconds))
     # The guard first: a non-finite epoch stops at once, before anything records it. Then the
     # extra callbacks: an EvaluationCallback's val_* logs must be in the logs before the
     # history writer (and then the backup) records the epoch.
@@ -378,14 +386,12 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     from tfgan_app import doctor  # the training doctor (README, "Training doctor")
 
     doctors = doctor.for_run(settings, run, info)
-    callbacks = [*doctors, guard, *extra_callbacks, history, backup,
-                 cb.LossCurves(run.path(run.LOSSES_PNG), history,
-                               title=settings.get("preset") or "GAN", every=every),
-                 keras.callbacks.TensorBoard(run.path(run.LOGS)),
-                 *kind.training_callbacks(run, info, every)]
+    callbacks = [*doctors, guard, *extra_callbacks, history, backup, pictures,
+                 cb.ScheduledTensorBoard(run.path(run.LOGS), cb.Schedule(1, plot_seconds))]
     try:  # shuffle=False: the tf.data pipeline already reshuffles every epoch.
-        gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
-                shuffle=False)
+        with cb.background_writes():  # PNGs and JSON drawn and written off this thread
+            gan.fit(ds, epochs=int(settings["epochs"]), verbose=verbose, callbacks=callbacks,
+                    shuffle=False)
     except NonFiniteError as e:
         kept = checkpoint.latest_backup(backup_dir)
         where = (f"the last healthy state (epoch {kept[1]['epoch']}) is kept in {kept[0]} and "
