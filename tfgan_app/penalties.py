@@ -10,9 +10,8 @@ adds every active penalty to the discriminator's loss, in registration order. Se
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-from tfgan_app import losses as losses_lib
+# TensorFlow and the losses are imported where a penalty is computed: registering the
+# penalties' options (tfgan_app.options, read by `tfgan-app presets`) must stay TF-free.
 from tfgan_app.options import Option, boolean, number, register_penalty
 
 
@@ -55,6 +54,8 @@ class GradientPenalty(Penalty):
     )
 
     def __call__(self, gan, real, fake, labels):
+        from tfgan_app import losses as losses_lib
+
         o = gan.options
         alpha = gan.sample_interpolation_weights(real)
         return o.gradient_penalty * losses_lib.wasserstein_gradient_penalty(
@@ -70,6 +71,8 @@ class R1Penalty(Penalty):
                       "off", "penalty"),)
 
     def __call__(self, gan, real, fake, labels):
+        from tfgan_app import losses as losses_lib
+
         return losses_lib.r1_penalty(gan.discriminator, real,
                                      conditioning=gan.d_conditioning(labels),
                                      gamma=gan.options.r1_gamma)
@@ -83,6 +86,8 @@ class L2Penalty(Penalty):
     options = (Option("d_l2", 0.0, number(0), "L2 penalty on D's kernels; 0: off", "penalty"),)
 
     def __call__(self, gan, real, fake, labels):
+        import tensorflow as tf
+
         kernels = [w for w in gan.discriminator.trainable_weights if len(w.shape) >= 2]
         if not kernels:
             return tf.constant(0.0)
@@ -105,6 +110,10 @@ class DraganPenalty(Penalty):
     )
 
     def __call__(self, gan, real, fake, labels):
+        import tensorflow as tf
+
+        from tfgan_app import losses as losses_lib
+
         o = gan.options
         u = tf.random.stateless_uniform(tf.shape(real), seed=gan.next_seed(), dtype=real.dtype)
         perturbed = real + o.dragan_c * tf.math.reduce_std(real) * u

@@ -19,9 +19,23 @@ import traceback
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Subcommands whose parser comes from a module that imports TensorFlow (keras-tuner): built
+#: only when that command runs; otherwise a stub with its one-line help lists it, so that
+#: ``--help``, ``presets`` and ``train``'s start-up import neither TensorFlow nor matplotlib
+#: (``tests/test_bookkeeping.py`` checks ``sys.modules``).
+_HEAVY = {"tune": "hyperparameter search with keras-tuner (writes best.json for train)"}
+
+
+def _command(argv) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The ``tfgan-app`` parser; with ``argv``, the subcommands of :data:`_HEAVY` other than
+    ``argv``'s command are stubs (their modules are not imported)."""
     from tfgan_app.cli import runs, train
-    from tfgan_app.cli.tune import add_tune_parser
+
+    command = None if argv is None else _command(argv)
 
     parser = argparse.ArgumentParser(
         prog="tfgan-app", description="Train, sample, evaluate and export GANs (Keras 3 + TF-GAN)")
@@ -33,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_sample(sub)
     runs.add_evaluate(sub)
     runs.add_export(sub)
-    add_tune_parser(sub)
+    from tfgan_app.cli.doctor import add_doctor
+
+    add_doctor(sub)
+    if argv is None or command == "tune":
+        from tfgan_app.cli.tune import add_tune_parser
+
+        add_tune_parser(sub)
+    else:
+        for name, text in _HEAVY.items():
+            sub.add_parser(name, help=text, add_help=False)
     for p in sub.choices.values():  # `tfgan-app train ... --debug` works too
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
@@ -57,16 +80,16 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Entry point of the ``tfgan-app`` console script."""
-    from tfgan_app.utils import NonFiniteError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(f"tfgan-app {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as e:  # noqa: BLE001 -- sorted below; anything else is re-raised
+        from tfgan_app.utils import NonFiniteError
+
         if isinstance(e, NonFiniteError):
             status = NON_FINITE
         elif isinstance(e, _user_errors()):
