@@ -364,17 +364,9 @@ def _tfds_keys(features, source_key, target_key, name):
 
 def _tfds_elements(name, split, *, source_key, target_key, image_size, source_size,
                    data_dir, download, deterministic=True):
-    from tfgan_app.data.tfds_source import _tfds, check_tfds_name
+    from tfgan_app.data.tfds_source import prepared_builder
 
-    tfds = _tfds()
-    check_tfds_name(name)
-    builder = tfds.builder(name, data_dir=data_dir)
-    if download:
-        try:
-            builder.download_and_prepare()
-        except Exception as e:  # network/permission errors come in many types
-            raise ValueError(f"could not download/prepare TFDS dataset {name!r} ({e}); "
-                             "prepare it elsewhere and pass data_dir=..., download=False") from e
+    builder = prepared_builder(name, data_dir, download)
     feats = builder.info.features
     sk, tk = _tfds_keys(feats, source_key, target_key, name)
     (sh, sw, cs), (th, tw, ct) = feats[sk].shape, feats[tk].shape

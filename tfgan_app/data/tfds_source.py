@@ -43,6 +43,21 @@ def check_tfds_name(name: str) -> str:
     return base
 
 
+def prepared_builder(name: str, data_dir=None, download: bool = True):
+    """The TFDS builder of ``name`` (checked: close names suggested), downloaded and prepared
+    first when ``download``; ``ValueError`` saying what to do when that fails."""
+    check_tfds_name(name)
+    builder = _tfds().builder(name, data_dir=data_dir)
+    if download:
+        try:
+            builder.download_and_prepare()
+        except Exception as e:  # network/permission errors come in many types
+            raise ValueError(f"could not download/prepare TFDS dataset {name!r} ({e}); "
+                             "without network, prepare it elsewhere and pass data_dir=..., "
+                             "download=False") from e
+    return builder
+
+
 def _find_feature(features, kind, preferred, explicit, what, name):
     keys = list(features.keys())
     if explicit is not None:
@@ -92,15 +107,7 @@ def from_tfds(name: str, split: str = "train", data_dir=None, image_size=None,
     tfds = _tfds()
     batch_size = P.check_batch_size(batch_size)
     size = P.normalize_image_size(image_size)
-    check_tfds_name(name)
-    builder = tfds.builder(name, data_dir=data_dir)
-    if download:
-        try:
-            builder.download_and_prepare()
-        except Exception as e:  # network/permission errors come in many types
-            raise ValueError(f"could not download/prepare TFDS dataset {name!r} ({e}); "
-                             "without network, prepare it elsewhere and pass data_dir=..., "
-                             "download=False") from e
+    builder = prepared_builder(name, data_dir, download)
     features = builder.info.features
     img_key = _find_feature(features, tfds.features.Image, "image", image_key, "image", name)
     if img_key is None:
