@@ -12,6 +12,9 @@ returns the evaluator for that kind:
   ``"gaussian"``): ``mode_coverage`` (mixtures only) and ``frechet`` (Fréchet distance of the
   raw points, by TF-GAN's function) by default; ``kid``, ``precision_recall``,
   ``density_coverage`` on request.
+* a kind's registered evaluator (:func:`register_evaluator`) -- **translation**: held-out
+  pairs judged beside the input's own baseline
+  (:class:`tfgan_app.evaluation.translation.TranslationEvaluator`).
 
 The names each kind allows and its defaults are :mod:`tfgan_app.kinds`' (``Kind.metrics``,
 ``Kind.default_metrics``); what each computes is in :mod:`tfgan_app.evaluation.registry`.
