@@ -35,6 +35,9 @@ def add_train(sub):
                    help="continue a finished run in OUT to --epochs N in total (the other "
                         "settings must be the same); without it a finished run is left as "
                         "it is")
+    p.add_argument("--doctor", choices=("on", "off", "fix"), default=None,
+                   help="the training doctor: on (default) names failures and remedies, fix "
+                        "also restarts with the remedy, off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -60,11 +63,15 @@ def _cmd_train(args) -> int:
     settings = train.resolve_settings(
         args.preset, config=config, overrides=args.overrides, dataset=args.dataset,
         epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, d_steps=args.d_steps,
-        seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision)
+        seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision,
+        doctor=args.doctor)
     out = args.out or os.path.join("runs", settings["preset"])
     print(f"training preset {settings['preset']!r} into {out}", flush=True)
-    result = train.train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume,
-                         overwrite=args.overwrite, resume_more=args.resume_more)
+    run_train = train.train
+    if settings.get("doctor") == "fix":  # the closed loop (README, "Training doctor")
+        from tfgan_app.doctor.fix import train as run_train
+    result = run_train(settings, out, verbose=0 if args.quiet else 1, resume=args.resume,
+                       overwrite=args.overwrite, resume_more=args.resume_more)
     if result["report"] and settings.get("report") == "gaussian":
         train.print_gaussian_report(result["report"])
     elif result["report"] and settings.get("report") == "mode_coverage":

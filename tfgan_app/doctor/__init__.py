@@ -40,7 +40,7 @@ __all__ = ["Doctor", "DIAGNOSES", "THRESHOLDS", "diagnose", "remedy", "remedy_te
            "for_run", "add_to_report", "probe_every", "context_from_settings"]
 
 #: Probes per run at most: the probe period is ``epochs // PROBES`` (at least 1).
-PROBES = 100
+PROBES = 50
 
 
 def probe_every(epochs: int) -> int:
@@ -61,7 +61,7 @@ def _real_and_held_out(settings: dict, info: dict, n: int):
         if real is None:
             real, _ = sample_toy(name, seed=int(settings["seed"]), **opts)
         held, _ = sample_toy(name, seed=int(settings["seed"]) + 7_919, **opts)
-        return np.asarray(real)[:n], np.asarray(held)[:n]
+        return np.asarray(real)[:4 * n], np.asarray(held)[:4 * n]  # 2-D points: cheap
     if name in ("digits", "digits:train") and not (settings.get("dataset_options") or {}):
         from tfgan_app.data import load_digits_arrays
 
@@ -95,7 +95,8 @@ def for_run(settings: dict, run, info: dict, n: int = 256) -> list:
 
         classifier = digits_classifier()
     return [Doctor(real, held, modes=modes, mode_std=std, classifier=classifier,
-                   every=probe_every(settings["epochs"]), n=n, fix=mode == "fix",
+                   every=probe_every(settings["epochs"]), n=n if modes is None else 4 * n,
+                   fix=mode == "fix",
                    path=run.path(run.DOCTOR), log_dir=run.path(run.LOGS),
                    context=context_from_settings(settings))]
 

@@ -19,6 +19,9 @@ from tfgan_app.utils import NonFiniteError, non_finite_logs, write_json
 
 #: The latent seed of the doctor's fixed batch (apart from the picture grids' seeds).
 PROBE_SEED = 9_173
+#: D's mean logit margin between real and generated data below which the overfitting signal
+#: is 0 (a ratio of two small differences is noise).
+MIN_MARGIN = 0.5
 
 
 def _pairwise_mean(x: np.ndarray) -> float:
@@ -48,12 +51,14 @@ class Doctor(keras.callbacks.Callback):
     the doctor before the history writer) and :func:`tfgan_app.doctor.rules.diagnose` reads
     them. A new diagnosis is printed once, written to ``path`` (``doctor.json``) and to
     TensorBoard as text; with ``fix`` it stops training so :func:`tfgan_app.doctor.fix.train`
-    can restart with the remedy. An epoch with NaN or infinite logs stops training at once
-    (:class:`tfgan_app.utils.NonFiniteError` with the divergence diagnosis).
+    can restart with the remedy. An epoch with NaN or infinite logs, or a finite divergence
+    (``rules.THRESHOLDS``), stops training at once (:class:`tfgan_app.utils.NonFiniteError`
+    with the divergence diagnosis), before the history and the backup record that epoch.
 
     Args:
       real: training examples (``[N, ...]``); the first ``n`` are the fixed real batch.
-        ``None``: no diversity or overfitting probes.
+        ``None``: no diversity or overfitting probes. (A discriminator that takes labels is
+        not probed: D's accuracy and overfitting signals are then absent.)
       held_out: real examples D never trains on (``None``: no overfitting probe).
       modes, mode_std: the toy mixture's mode centres ``[K, 2]`` and std (nearest-mode
         counts instead of feature distances).
@@ -90,6 +95,7 @@ class Doctor(keras.callbacks.Callback):
         self.seconds = 0.0  # time spent in the doctor (its overhead)
         self._writer = None
         self._last = {}
+        self._feature_model = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -108,59 +114,80 @@ class Doctor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         t0 = time.perf_counter()
         self.context = self._context()
-        gan = self.model
-        self._z = latent_vectors(self.n, gan.latent_dim, PROBE_SEED)
-        k = getattr(gan, "num_classes", None)
-        self._labels = None if k is None else np.arange(self.n, dtype=np.int32) % k
-        self._real_features = None
+        self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
-            self._real_spread = _pairwise_mean(self._features(self.real))
+            feats = self.real if self._feature_model is None else np.asarray(
+                self._feature_model(self.real, training=False)[0])
+            self._real_spread = _pairwise_mean(feats)
         self.seconds += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ probes
 
-    def _features(self, x):
-        if self.classifier is None:
-            return x
-        from tfgan_app.evaluation.classifiers import classifier_extractor
+    def _compile_probe(self):
+        """One ``tf.function`` computing everything a probe needs on the fixed batches."""
+        import tensorflow as tf
 
-        if self._real_features is None:
-            self._real_features = classifier_extractor(self.classifier)
-        return self._real_features(x).features
-
-    def _d_logits(self, x):
         gan = self.model
-        labels = None if self._labels is None else self._labels[:len(x)]
-        logits, _ = gan._d_forward(x, labels, training=False)
-        return np.asarray(logits, np.float64).reshape(-1)
+        k = getattr(gan, "num_classes", None)
+        z = latent_vectors(self.n, gan.latent_dim, PROBE_SEED)
+        labels = None if k is None else tf.constant(np.arange(self.n, dtype=np.int32) % k)
+        self._feature_model = None
+        if self.classifier is not None and self.modes is None:
+            clf = self.classifier
+            names = [layer.name for layer in clf.layers]
+            f_layer = clf.get_layer("features") if "features" in names else clf.layers[-2]
+            self._feature_model = keras.Model(clf.inputs, [f_layer.output, clf.outputs[0]])
+        batches = {name: None if x is None else tf.constant(x)
+                   for name, x in (("real", self.real), ("held", self.held_out))}
+        feature_model = self._feature_model
+
+        if gan.d_conditional:  # D's verdict on real data needs their labels: not probed
+            batches = {"real": None, "held": None}
+
+        def d_mean_logits(x):
+            return tf.reshape(gan._d_forward(x, None, training=False)[0], [-1])
+
+        @tf.function
+        def probe():
+            fake = gan.generator(z if labels is None else [z, labels], training=False)
+            out = {"fake": tf.cast(fake, tf.float32)}
+            if batches["real"] is not None:  # (an unconditional D: no labels)
+                fake_d = tf.cast(fake, batches["real"].dtype)
+                out["d_real"] = d_mean_logits(batches["real"])
+                out["d_fake"] = d_mean_logits(fake_d)
+                if batches["held"] is not None:
+                    out["d_held"] = d_mean_logits(batches["held"])
+            if feature_model is not None:
+                out["features"], out["logits"] = feature_model(out["fake"], training=False)
+            return out
+        return probe
 
     def probe(self) -> dict:
         """The probed signals on the fixed batches (see :mod:`tfgan_app.doctor.rules`)."""
-        gan = self.model
-        inputs = self._z if self._labels is None else [self._z, self._labels]
-        fake = np.asarray(gan.generator(inputs, training=False), np.float32)
+        got = {k: np.asarray(v, np.float64) for k, v in self._probe_fn().items()}
+        fake = got["fake"]
         out = {}
-        if self.real is not None:
-            d_real, d_fake = self._d_logits(self.real), self._d_logits(fake)
+        if "d_real" in got:
+            d_real, d_fake = got["d_real"], got["d_fake"]
             sig = self.context.get("loss") in rules.SIGMOID_LOSSES
             cut = 0.0 if sig else (d_real.mean() + d_fake.mean()) / 2
             out["doctor_d_accuracy"] = float((np.mean(d_real > cut) + np.mean(d_fake <= cut)) / 2)
-            if self.held_out is not None:
-                d_held = self._d_logits(self.held_out)
+            if "d_held" in got:  # only where D separates real from generated data at all
                 margin = d_real.mean() - d_fake.mean()
                 out["doctor_overfit"] = float(np.clip(
-                    (d_real.mean() - d_held.mean()) / margin, -1, 2)) if margin > 1e-6 else 0.0
+                    (d_real.mean() - got["d_held"].mean()) / margin, -1, 2)) \
+                    if margin > MIN_MARGIN else 0.0
         if self.modes is not None:
-            pts = fake.reshape(len(fake), -1).astype(np.float64)
+            pts = fake.reshape(len(fake), -1)
             dist = np.linalg.norm(pts[:, None, :] - self.modes[None], axis=-1)
             nearest = dist.argmin(1)
             good = dist[np.arange(len(pts)), nearest] <= 3.0 * self.mode_std
             out["doctor_modes"] = _share_covered(nearest[good], len(self.modes))
         elif self.real is not None:
-            feats = self._features(fake)
+            feats = got.get("features", fake)
             out["doctor_diversity"] = _pairwise_mean(feats) / max(self._real_spread, 1e-12)
-            if self.classifier is not None:
-                logits = np.asarray(self.classifier(fake, training=False))
+            if "logits" in got:
+                logits = got["logits"]
                 out["doctor_classes"] = _share_covered(logits.argmax(-1), logits.shape[-1])
         return out
 
@@ -187,11 +214,33 @@ class Doctor(keras.callbacks.Callback):
         signals["doctor_probe"] = 1.0 if due else 0.0
         self._last = {k: v for k, v in signals.items() if k != "doctor_probe"}
         self._record(epoch, logs, signals)
-        derived = rules.derived(self.history, self.context.get("epochs"))
-        signals.update({k: v[-1] for k, v in derived.items()})
+        derived = self._derived()
+        for k, v in derived.items():
+            self.history.setdefault(k, []).append(v)
+        signals.update(derived)
         logs.update(signals)
-        self._update(epoch)
+        new = self._update(epoch)
         self.seconds += time.perf_counter() - t0
+        diverged = [d for d in new if d["name"] == "divergence"]
+        if diverged:  # a finite blow-up stops training too: this epoch is not backed up
+            self.context["stopped"] = diverged[0]["evidence"]
+            self.context["stopped_epoch"] = diverged[0]["epoch"]
+            self.write()
+            raise NonFiniteError(f"training stopped: {diverged[0]['message']}",
+                                 epoch=epoch + 1, quantities={})
+
+    def _derived(self) -> dict:
+        """This epoch's ``doctor_grad_ratio`` and ``doctor_oscillation`` (incrementally)."""
+        out = {}
+        g = self.history.get("g_grad_norm")
+        if g:
+            self._peak = max(getattr(self, "_peak", 0.0), g[-1])
+            out["doctor_grad_ratio"] = g[-1] / self._peak if self._peak > 0 else 1.0
+        d = self.history.get("d_loss")
+        if d:
+            w = rules.window(self.context.get("epochs"))
+            out["doctor_oscillation"] = rules.oscillation(d[-w:], w)
+        return out
 
     def _record(self, epoch, logs, signals):
         keys = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
@@ -215,6 +264,7 @@ class Doctor(keras.callbacks.Callback):
             if self.fix and self.fix_request is None:
                 self.fix_request = new[0]
                 self.model.stop_training = True
+        return new
 
     def _tensorboard(self, diagnosis, epoch):
         if not self.log_dir:

@@ -46,16 +46,21 @@ THRESHOLDS = {
     # mode_collapse: fraction of the mixture's modes captured below this ...
     "collapse_modes": 0.8,
     # ... or of the classes covered (images with a classifier) below this ...
-    "collapse_classes": 0.6,
-    # ... or generated/real mean pairwise feature distance below this
-    "collapse_diversity": 0.5,
-    # oscillation: median |d_loss(t) - d_loss(t-1)| / mean |d_loss| over the window above this
-    "oscillation": 0.25,
+    "collapse_classes": 0.5,
+    # ... or generated/real mean pairwise feature distance below this; in each case not
+    # improving: its best over the last `window` epochs at most (1 + collapse_gain) x its best
+    # over the `window` epochs before (early in training every run is low but rising). Not
+    # diagnosed while D(G(z)) < vanish_d_fake: a generator without gradient is stuck.
+    "collapse_diversity": 0.35,
+    "collapse_gain": 0.1,
+    # oscillation: median |d_loss(t) - d_loss(t-1)| / max(mean |d_loss|, LOSS_FLOOR) over the
+    # window above this, with the change reversing direction at least every other epoch
+    "oscillation": 0.5,
     # discriminator_overfitting: held-out real judged this far from training data towards
     # generated data (0: no gap, 1: like generated data)
-    "overfit": 0.5,
-    # divergence (finite): a loss magnitude above this ...
-    "divergence_loss": 1e4,
+    "overfit": 0.3,
+    # divergence (finite; training stops): a loss magnitude above this ...
+    "divergence_loss": 1e3,
     # ... or |grad G| above this multiple of its first epoch's value
     "divergence_grad": 1e4,
     # every rule but divergence needs this many consecutive probed epochs past its threshold
@@ -83,31 +88,43 @@ def warmup(epochs: int | None, thresholds: dict = THRESHOLDS) -> int:
     return max(MIN_WARMUP, int(math.ceil(thresholds["warmup"] * (epochs or 0))))
 
 
+#: Below this mean magnitude a loss's changes are measured against this floor.
+LOSS_FLOOR = 0.5
+
+
 def oscillation(d_loss, n: int) -> float:
-    """Median epoch-to-epoch change of the last ``n`` values, over their mean magnitude
-    (0 with fewer than ``n`` values)."""
+    """Median epoch-to-epoch change of the last ``n`` values over their mean magnitude (at
+    least :data:`LOSS_FLOOR`); 0 when the changes keep one direction for more than half the
+    window (a trend, not an oscillation) or with fewer than ``n`` values."""
     x = [float(v) for v in d_loss][-n:]
     if len(x) < n:
         return 0.0
-    steps = sorted(abs(b - a) for a, b in zip(x, x[1:]))
+    deltas = [b - a for a, b in zip(x, x[1:])]
+    reversals = sum(a * b < 0 for a, b in zip(deltas, deltas[1:]))
+    if reversals < len(deltas) // 2:
+        return 0.0
+    steps = sorted(abs(d) for d in deltas)
     median = steps[len(steps) // 2]
-    return median / max(sum(abs(v) for v in x) / len(x), 1e-3)
+    return median / max(sum(abs(v) for v in x) / len(x), LOSS_FLOOR)
 
 
 def derived(history: dict, epochs: int | None = None) -> dict:
-    """``doctor_grad_ratio`` and ``doctor_oscillation`` per epoch, from the logged losses."""
+    """``doctor_grad_ratio`` and ``doctor_oscillation`` per epoch, from the logged losses
+    (only those the history does not hold for every epoch already)."""
     out = {}
+    n = len(history.get("d_loss") or [])
     g = history.get("g_grad_norm")
-    if g:
+    if g and len(history.get("doctor_grad_ratio") or []) != len(g):
         peak, ratios = 0.0, []
         for v in g:
             peak = max(peak, float(v))
             ratios.append(float(v) / peak if peak > 0 else 1.0)
         out["doctor_grad_ratio"] = ratios
     d = history.get("d_loss")
-    if d:
-        n = window(epochs)
-        out["doctor_oscillation"] = [oscillation(d[:i + 1], n) for i in range(len(d))]
+    if d and len(history.get("doctor_oscillation") or []) != n:
+        w = window(epochs)
+        out["doctor_oscillation"] = [oscillation(d[max(0, i + 1 - w):i + 1], w)
+                                     for i in range(n)]
     return out
 
 
@@ -231,15 +248,27 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
               ("doctor_classes", "collapse_classes", "of the classes covered"),
               ("doctor_diversity", "collapse_diversity",
                "generated/real mean pairwise distance")]
+    def d_wins(j):  # G gets no gradient: its samples are stuck, not collapsed
+        d_fake = _get(h, "d_fake", j)
+        return sigmoid and d_fake is not None and d_fake < t["vanish_d_fake"]
+
+    w = window(epochs)
+
+    def low(key, tkey, j):  # below the threshold and not improving
+        x = h[key]
+        recent, before = max(x[max(0, j - w + 1):j + 1]), max(x[max(0, j - 2 * w + 1):
+                                                                   max(0, j - w + 1)] or [0.0])
+        return (x[j] < t[tkey] and recent <= (1 + t["collapse_gain"]) * before
+                and not d_wins(j))
+
     for key, tkey, what in checks:
         if key in h:
-            i = _streak(h, lambda j, key=key, tkey=tkey: h[key][j] < t[tkey], start, patience)
+            i = _streak(h, lambda j, key=key, tkey=tkey: low(key, tkey, j), start, patience)
             if i is not None:
                 add("mode_collapse", i, f"{_fmt(h[key][i])} {what} (< {_fmt(t[tkey])})")
                 break
 
     if "doctor_oscillation" in h:
-        w = window(epochs)
         i = _streak(h, lambda j: h["doctor_oscillation"][j] > t["oscillation"],
                     max(start, w - 1), patience)
         if i is not None:
@@ -253,6 +282,9 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
             add("discriminator_overfitting", i,
                 f"D judges held-out real data {_fmt(h['doctor_overfit'][i])} of the way from "
                 f"its training data to generated data (> {_fmt(t['overfit'])})")
+    diverged = [d["epoch"] for d in found if d["name"] == "divergence"]
+    if diverged:  # after a divergence the other signals mean nothing
+        found = [d for d in found if d["name"] == "divergence" or d["epoch"] < diverged[0]]
     found.sort(key=lambda d: (d["epoch"], DIAGNOSES.index(d["name"])))
     return found
 

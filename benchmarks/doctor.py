@@ -1,0 +1,228 @@
+"""The training doctor on induced failures and on healthy runs: right name, early, no false alarm.
+
+Usage: python benchmarks/doctor.py [--cases NAME,...] [--seeds 3] [--healthy-seeds 5]
+                                   [--merge] [--overhead]
+
+Each induced failure (issue #17) is trained over seeds 0..N-1 with ``tfgan-app train``'s job
+(:func:`tfgan_app.train.train`, doctor on) and passes when the expected diagnosis fires within
+the first third of the run and no other diagnosis fires:
+
+1. ``vanishing``: digits, the saturating ``minimax`` loss (no smoothing) against a
+   discriminator given a head start (5 D steps per G step at 10x the preset's rate);
+2. ``collapse``: the grid without the remedies its preset uses (no packing, no instance noise,
+   no decay: ``tfgan_app.presets.MIXTURE_BASELINE``);
+3. ``d_lr_50x``: the digits preset with a discriminator learning rate 50x the preset's
+   (``oscillation`` or ``divergence`` expected);
+4. ``overfit``: the digits preset on a 128-image subset without augmentation, trained many
+   epochs (Python API: ``tg.callbacks.Doctor`` with the held-out test split);
+5. ``absurd_lr``: learning rates of 10 (``divergence``: training stops, the backup is kept).
+
+Healthy runs: the ring, grid, digits-dcgan, digits-cgan and d2l-gaussian presets' recipes with
+``--healthy-seeds`` seeds; the count of diagnoses is the false-alarm count. The runs are
+shortened (``HEALTHY_EPOCHS``, and 12,800 points for the 2-D mixtures) to keep the benchmark on
+a shared 2-core machine; the doctor's warm-up and window scale with the planned epochs.
+
+``--overhead`` times training with the doctor on against off in one process (the same
+settings, alternately, 3 times each); on a shared machine the ratio is recorded as "measured
+under load".
+
+Writes benchmarks/results/doctor.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import RESULTS, cpu_name, table, write  # noqa: E402
+
+TOY_N = 6_400  # points of the 2-D mixtures (25 steps of 256 per epoch)
+QUIET = {"plot_every": 1000, "backup_every": 1000}
+
+
+def _toy(preset, **over):
+    return {"preset": preset, "dataset_options": {"n": TOY_N}, **QUIET, **over}
+
+
+def _baseline_grid(**over):
+    from tfgan_app import presets
+
+    return {"preset": "grid", "config": {**presets.defaults(), "dataset": "grid",
+                                         **presets.MIXTURE_BASELINE},
+            "dataset_options": {"n": TOY_N}, **QUIET, **over}
+
+
+#: name -> (expected diagnoses (any of), run description)
+CASES = {
+    "vanishing": (("vanishing_gradients",),
+                  {"preset": "digits-dcgan", "epochs": 30, "loss": "minimax",
+                   "loss_options": {"label_smoothing": 0.0}, "d_steps": 5, "d_lr": 2e-3,
+                   **QUIET}),
+    "collapse": (("mode_collapse",), _baseline_grid(epochs=60)),
+    "d_lr_50x": (("oscillation", "divergence"),
+                 {"preset": "digits-dcgan", "epochs": 30, "d_lr": 1e-2, **QUIET}),
+    "overfit": (("discriminator_overfitting",), {"python": "overfit", "epochs": 300}),
+    "absurd_lr": (("divergence",),
+                  {"preset": "digits-dcgan", "epochs": 30, "d_lr": 10.0, "g_lr": 10.0,
+                   "backup_every": 1}),
+}
+
+HEALTHY_EPOCHS = {"ring": 60, "grid": 60, "digits-dcgan": 60, "digits-cgan": 60,
+                  "d2l-gaussian": 20}
+
+
+def _settings(desc, seed):
+    from tfgan_app import train
+
+    desc = dict(desc)
+    preset, config = desc.pop("preset"), desc.pop("config", None)
+    return train.resolve_settings(preset, config=config, seed=seed, **desc)
+
+
+def run_settings(desc, seed) -> dict:
+    """Train one run through :func:`tfgan_app.train.train`; its diagnoses and signals."""
+    from tfgan_app import train
+    from tfgan_app.rundir import RunDir
+    from tfgan_app.utils import NonFiniteError, read_json
+
+    settings = _settings(desc, seed)
+    if "backup_seconds" in settings:  # backups on their epochs, not throttled by time
+        settings["backup_seconds"] = 0.0
+    with tempfile.TemporaryDirectory() as out:
+        stopped, kept = None, None
+        t0 = time.time()
+        try:
+            train.train(settings, out, verbose=0)
+        except NonFiniteError as e:
+            stopped = str(e)
+            from tfgan_app import checkpoint
+
+            found = checkpoint.latest_backup(os.path.join(out, RunDir.BACKUP))
+            kept = None if found is None else int(found[1]["epoch"])
+        doc = read_json(os.path.join(out, RunDir.DOCTOR))
+        history = read_json(os.path.join(out, RunDir.HISTORY)) if os.path.isfile(
+            os.path.join(out, RunDir.HISTORY)) else {}
+    return {"epochs": int(settings["epochs"]), "diagnoses": doc["diagnoses"],
+            "stopped": stopped, "backup_epoch": kept, "doctor_seconds": doc["seconds"],
+            "seconds": round(time.time() - t0, 1), "history": history}
+
+
+def run_overfit(epochs, seed, subset=128) -> dict:
+    """Digits preset on ``subset`` training images, with the Python API."""
+    import keras
+
+    import tfgan_app as tg
+    from tfgan_app import train
+    from tfgan_app.evaluation.classifiers import digits_classifier
+
+    settings = train.resolve_settings("digits-dcgan", seed=seed, epochs=epochs,
+                                      steps_per_execution=1)
+    x, _ = tg.data.load_digits_arrays("train")
+    x = x[:subset]
+    held, _ = tg.data.load_digits_arrays("test")
+    keras.utils.set_random_seed(seed)
+    ds = tg.data.from_arrays(x, batch_size=64, seed=seed)
+    gan = train.build_gan(settings, {"data_shape": [8, 8, 1], "num_examples": subset})
+    doc = tg.callbacks.Doctor(x, held, classifier=digits_classifier(),
+                              every=tg.doctor.probe_every(epochs), verbose=True)
+    t0 = time.time()
+    h = gan.fit(ds, epochs=epochs, verbose=0, callbacks=[doc]).history
+    return {"epochs": epochs, "diagnoses": doc.diagnoses, "stopped": None,
+            "backup_epoch": None, "doctor_seconds": round(doc.seconds, 2),
+            "seconds": round(time.time() - t0, 1), "history": {"epoch": list(range(epochs)),
+                                                              **h}}
+
+
+def judge(expected, result) -> dict:
+    names = [d["name"] for d in result["diagnoses"]]
+    right = [d for d in result["diagnoses"] if d["name"] in expected]
+    early = bool(right) and right[0]["epoch"] <= result["epochs"] / 3
+    others = [n for n in names if n not in expected]
+    ok = early and not others
+    if "divergence" in expected and expected == ("divergence",):
+        ok = ok and result["stopped"] is not None
+    return {"names": names, "first_epoch": right[0]["epoch"] if right else None, "early": early,
+            "others": others, "pass": ok}
+
+
+def _summary_signals(history):
+    keep = ("g_grad_norm", "d_fake", "doctor_grad_ratio", "doctor_modes", "doctor_classes",
+            "doctor_diversity", "doctor_overfit", "doctor_oscillation", "d_loss")
+    return {k: [round(float(v), 4) for v in history[k]] for k in keep if k in history}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--healthy", default=",".join(HEALTHY_EPOCHS))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--healthy-seeds", type=int, default=5)
+    p.add_argument("--merge", action="store_true", help="keep rows of an earlier result")
+    p.add_argument("--out", default=None, help="JSON path instead of benchmarks/results")
+    args = p.parse_args(argv)
+    path = os.path.join(RESULTS, "doctor.json")
+    result = json.load(open(path)) if args.merge and os.path.isfile(path) else {}
+    induced, healthy = result.get("induced", {}), result.get("healthy", {})
+    for name in [c for c in args.cases.split(",") if c]:
+        expected, desc = CASES[name]
+        runs = []
+        for seed in range(args.seeds):
+            r = (run_overfit(desc["epochs"], seed) if desc.get("python")
+                 else run_settings(desc, seed))
+            r.update(judge(expected, r))
+            r["signals"] = _summary_signals(r.pop("history"))
+            runs.append(r)
+            print(f"{name} seed {seed}: {r['names']} first epoch {r['first_epoch']}/"
+                  f"{r['epochs']} pass={r['pass']} ({r['seconds']} s)", flush=True)
+        induced[name] = {"expected": list(expected), "runs": runs}
+    for preset in [c for c in args.healthy.split(",") if c]:
+        runs = []
+        for seed in range(args.healthy_seeds):
+            desc = {"preset": preset, "epochs": HEALTHY_EPOCHS[preset], **QUIET}
+            if preset in ("ring", "grid"):
+                desc["dataset_options"] = {"n": TOY_N}
+            r = run_settings(desc, seed)
+            r["signals"] = _summary_signals(r.pop("history"))
+            r["names"] = [d["name"] for d in r["diagnoses"]]
+            runs.append(r)
+            print(f"healthy {preset} seed {seed}: {r['names']} ({r['seconds']} s)", flush=True)
+        healthy[preset] = {"runs": runs}
+    result.update({"induced": induced, "healthy": healthy})
+    rows = []
+    for name, rec in induced.items():
+        runs = rec["runs"]
+        rows.append({"run": name, "expected": " or ".join(rec["expected"]),
+                     "seeds passed": f"{sum(r['pass'] for r in runs)}/{len(runs)}",
+                     "first epoch / epochs": ", ".join(f"{r['first_epoch']}/{r['epochs']}"
+                                                      for r in runs),
+                     "other diagnoses": ", ".join(sorted({n for r in runs for n in r['others']}))
+                     or "none"})
+    for preset, rec in healthy.items():
+        runs = rec["runs"]
+        rows.append({"run": f"healthy {preset} ({runs[0]['epochs']} epochs)",
+                     "expected": "none",
+                     "seeds passed": f"{sum(not r['names'] for r in runs)}/{len(runs)}",
+                     "first epoch / epochs": "",
+                     "other diagnoses": ", ".join(sorted({n for r in runs for n in r['names']}))
+                     or "none"})
+    false_alarms = sum(len(r["names"]) for rec in healthy.values() for r in rec["runs"])
+    result["false_alarms"] = false_alarms
+    md = table(rows, ["run", "expected", "seeds passed", "first epoch / epochs",
+                      "other diagnoses"])
+    write("doctor", result)
+    with open(os.path.join(RESULTS, "doctor.md"), "w") as f:
+        f.write(f"CPU: {cpu_name()}. Seeds: induced {args.seeds}, healthy "
+                f"{args.healthy_seeds}.\n\n{md}\n\nFalse alarms on healthy runs: "
+                f"{false_alarms}.\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""The training doctor (issue #17): each diagnosis fires past its threshold on a constructed
+history and not on a healthy one; the callback's signals; non-finite values stop training with
+the backup kept; ``tfgan-app doctor RUN``; the closed loop's restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfgan_app.doctor import rules
+from tfgan_app.doctor.rules import THRESHOLDS, diagnose
+
+E = 60  # epochs of the constructed histories (warm-up: 3 epochs, window: 6)
+
+
+def healthy(epochs=E):
+    """A history as a healthy run logs it: slowly moving losses, |grad G| rising, every mode,
+    D at about 0.6 / 0.4, no overfitting."""
+    t = np.arange(epochs)
+    return {"epoch": t.tolist(),
+            "d_loss": (1.2 + 0.02 * np.sin(t / 7)).tolist(),
+            "g_loss": (0.9 + 0.02 * np.cos(t / 7)).tolist(),
+            "d_real": [0.6] * epochs, "d_fake": [0.4] * epochs,
+            "g_grad_norm": (1.0 + 0.01 * t).tolist(),
+            "doctor_modes": [1.0] * epochs, "doctor_overfit": [0.05] * epochs,
+            "doctor_probe": [1.0] * epochs}
+
+
+CTX = {"loss": "modified", "d_lr": 2e-4, "g_lr": 2e-4, "epochs": E}
+
+
+def names(history, context=CTX, thresholds=None):
+    return [d["name"] for d in diagnose(history, context, thresholds)]
+
+
+def test_healthy_history_gets_no_diagnosis():
+    assert diagnose(healthy(), CTX) == []
+
+
+def _vanishing(ratio, d_fake, start=10):
+    h = healthy()
+    for i in range(start, E):
+        h["g_grad_norm"][i] = ratio * max(h["g_grad_norm"][:start])
+        h["d_fake"][i] = d_fake
+    return h
+
+
+def test_vanishing_gradients_fires_below_its_thresholds_only():
+    r, f = THRESHOLDS["vanish_ratio"], THRESHOLDS["vanish_d_fake"]
+    ctx = {**CTX, "loss": "minimax"}
+    found = diagnose(_vanishing(r * 0.5, f * 0.1), ctx)
+    assert [d["name"] for d in found] == ["vanishing_gradients"]
+    assert found[0]["epoch"] == 11 and found[0]["remedy"] == {"loss": "modified"}
+    assert "--set loss=modified" in found[0]["message"] and "minimax" in found[0]["message"]
+    assert names(_vanishing(r * 1.5, f * 0.1), ctx) == []   # gradient not small enough
+    assert names(_vanishing(r * 0.5, f * 2.0), ctx) == []   # D does not reject G's samples
+    # a Wasserstein critic's score is no probability: the gradient ratio alone decides
+    assert names(_vanishing(r * 0.5, 5.0), {**ctx, "loss": "wasserstein"}) == [
+        "vanishing_gradients"]
+
+
+def test_patience_and_warmup():
+    h = _vanishing(0.001, 1e-4, start=10)
+    p = THRESHOLDS["patience"]
+    for i in range(10 + p - 1, E):  # only p - 1 consecutive epochs below the threshold
+        h["g_grad_norm"][i] = 2.0
+        h["d_fake"][i] = 0.4
+    assert names(h, {**CTX, "loss": "minimax"}) == []
+    early = _vanishing(0.001, 1e-4, start=1)  # from the second epoch: after the warm-up
+    found = diagnose(early, {**CTX, "loss": "minimax"})
+    assert found[0]["epoch"] == rules.warmup(E) + 1
+
+
+@pytest.mark.parametrize("key,threshold", [("doctor_modes", "collapse_modes"),
+                                           ("doctor_classes", "collapse_classes"),
+                                           ("doctor_diversity", "collapse_diversity")])
+def test_mode_collapse_fires_below_its_threshold_when_not_improving(key, threshold):
+    h = healthy()
+    h.pop("doctor_modes")
+    h[key] = [THRESHOLDS[threshold] * 1.1] * E
+    assert names(h) == []
+    h[key] = [THRESHOLDS[threshold] * 0.9] * E
+    found = diagnose(h, CTX)
+    assert [d["name"] for d in found] == ["mode_collapse"]
+    assert found[0]["remedy"] == {"discriminator.pack": 2}
+    # low but rising (early training): no diagnosis
+    gain = 1 + 2 * THRESHOLDS["collapse_gain"] / THRESHOLDS["patience"]
+    h[key] = [THRESHOLDS[threshold] * 0.05 * gain ** i for i in range(E)]
+    assert h[key][-1] > THRESHOLDS[threshold] and names(h) == []
+
+
+def test_stuck_generator_is_not_mode_collapse():
+    h = _vanishing(0.001, 1e-4)
+    h["doctor_diversity"] = [1.0] * 10 + [0.1] * (E - 10)
+    assert names(h, {**CTX, "loss": "minimax"}) == ["vanishing_gradients"]
+
+
+def test_oscillation_fires_on_jumping_d_loss():
+    h = healthy()
+    amp = THRESHOLDS["oscillation"] * 0.6  # jumps of 2 x amp about 1: above the threshold
+    h["d_loss"] = [1.0 + (amp if i % 2 else -amp) if i >= 20 else 1.0 for i in range(E)]
+    found = diagnose(h, CTX)
+    assert [d["name"] for d in found] == ["oscillation"]
+    assert found[0]["remedy"] == {"d_lr": 2e-5}
+    small = THRESHOLDS["oscillation"] * 0.2
+    h["d_loss"] = [1.0 + (small if i % 2 else -small) for i in range(E)]
+    assert names(h) == []
+
+
+def test_oscillation_measure():
+    assert rules.oscillation([1.0, 1.5, 1.0, 1.5, 1.0], 5) == pytest.approx(0.5 / 1.2)
+    assert rules.oscillation([1.0, 1.1, 1.2, 1.3, 1.4], 5) == 0.0  # a trend
+    # below the floor, changes count against LOSS_FLOOR, not against tiny magnitudes
+    assert rules.oscillation([0.01, 0.02, 0.01, 0.02, 0.01], 5) == pytest.approx(
+        0.01 / rules.LOSS_FLOOR)
+    assert rules.LOSS_FLOOR < 1.2
+    assert rules.oscillation([1.0, 2.0], 5) == 0.0  # not a full window yet
+
+
+def test_discriminator_overfitting_fires_above_its_threshold():
+    h = healthy()
+    h["doctor_overfit"] = [THRESHOLDS["overfit"] * 0.9] * E
+    assert names(h) == []
+    h["doctor_overfit"] = [0.05] * 30 + [THRESHOLDS["overfit"] * 1.2] * (E - 30)
+    found = diagnose(h, CTX)
+    assert [d["name"] for d in found] == ["discriminator_overfitting"]
+    assert found[0]["epoch"] == 31
+    assert found[0]["remedy"] == {"augment": "ada", "ada_target": 0.6}
+
+
+def test_divergence_on_exploding_losses_or_gradient():
+    h = healthy()
+    h["d_loss"][40] = THRESHOLDS["divergence_loss"] * 2
+    h["doctor_modes"][41:] = [0.0] * (E - 41)  # what follows a divergence is not named
+    found = diagnose(h, CTX)
+    assert [d["name"] for d in found] == ["divergence"] and found[0]["epoch"] == 41
+    assert found[0]["remedy"] == {"d_lr": 2e-5, "g_lr": 2e-5}
+    h = healthy()
+    h["g_grad_norm"][2] = h["g_grad_norm"][0] * THRESHOLDS["divergence_grad"] * 2
+    assert names(h) == ["divergence"]  # divergence needs no warm-up
+    h = healthy()
+    h["d_loss"][40] = THRESHOLDS["divergence_loss"] * 0.5
+    assert names(h) == []
+
+
+def test_thresholds_can_be_overridden():
+    h = healthy()
+    h["doctor_overfit"] = [0.3] * E
+    assert names(h) == []
+    assert names(h, thresholds={"overfit": 0.2}) == ["discriminator_overfitting"]
+
+
+# ----------------------------------------------------------------------- with a real model
+
+def _toy_gan(lr=1e-3, loss="modified"):
+    import keras
+
+    import tfgan_app as tg
+
+    keras.utils.set_random_seed(0)
+    spec = {"builder": "mlp", "hidden_units": [16]}
+    gan = tg.GANModel(tg.builders.build("generator", spec, data_shape=(2,), latent_dim=2),
+                      tg.builders.build("discriminator", spec, data_shape=(2,)), latent_dim=2,
+                      seed=0)
+    gan.compile(d_optimizer=keras.optimizers.Adam(lr), g_optimizer=keras.optimizers.Adam(lr),
+                loss=loss, jit_compile=False)
+    return gan
+
+
+def _points(pts):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(np.asarray(pts, np.float32)).batch(
+        128, drop_remainder=True)
+
+
+def test_gan_logs_generator_gradient_norm():
+    import tensorflow as tf
+
+    gan = _toy_gan()
+    real = tf.random.stateless_normal([64, 2], seed=[1, 2])
+    g_loss, grads = gan._g_loss_and_grads(real, None)
+    expected = float(tf.linalg.global_norm(grads))
+    assert gan.g_grad_norm_tracker.result().numpy() == pytest.approx(expected, rel=1e-5)
+    assert expected > 0
+
+
+def test_doctor_callback_records_signals_on_a_ring():
+    import tfgan_app as tg
+    from tfgan_app.data.toy import ring_modes, sample_toy
+
+    pts, _ = sample_toy("ring", n=2048, seed=0)
+    held, _ = sample_toy("ring", n=512, seed=1)
+    ds = _points(pts)
+    gan = _toy_gan()
+    doc = tg.callbacks.Doctor(pts, held, modes=ring_modes(), mode_std=0.01, every=2, n=128,
+                              verbose=False)
+    logs = gan.fit(ds, epochs=4, verbose=0, callbacks=[doc]).history
+    for key in ("g_grad_norm", "doctor_modes", "doctor_d_accuracy", "doctor_overfit",
+                "doctor_grad_ratio", "doctor_oscillation", "doctor_probe"):
+        assert len(logs[key]) == 4, key
+    assert logs["doctor_probe"] == [1.0, 1.0, 0.0, 1.0]  # epoch 1, then every 2 and the 4th
+    assert 0.0 <= min(logs["doctor_modes"]) and max(logs["doctor_modes"]) <= 1.0
+    assert 0.0 <= min(logs["doctor_d_accuracy"]) <= max(logs["doctor_d_accuracy"]) <= 1.0
+    assert min(logs["g_grad_norm"]) > 0
+    assert doc.seconds > 0 and doc.summary()["diagnoses"] == doc.diagnoses
+
+
+def test_collapsed_generator_is_diagnosed_by_the_callback():
+    """A generator that puts every sample on one point: mode collapse by nearest-mode
+    counts, named once (console) with its remedy."""
+    import keras
+
+    import tfgan_app as tg
+    from tfgan_app.data.toy import ring_modes, sample_toy
+
+    pts, _ = sample_toy("ring", n=1024, seed=0)
+    ds = _points(pts)
+    gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+        2, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(
+            [1.0, 0.0]), trainable=False)])
+    disc = tg.builders.build("discriminator", {"builder": "mlp", "hidden_units": [16]},
+                             data_shape=(2,))
+    gan = tg.GANModel(gen, disc, latent_dim=2)
+    gan.compile(g_optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False,
+                              context={"epochs": 6})
+    gan.fit(ds, epochs=6, verbose=0, callbacks=[doc])
+    assert [d["name"] for d in doc.diagnoses] == ["mode_collapse"]
+    assert doc.history["doctor_modes"][-1] == pytest.approx(1 / 8)
+
+
+# ----------------------------------------------------------------------- train, CLI, fix
+
+def _ring_settings(**over):
+    from tfgan_app import train
+
+    settings = train.resolve_settings("ring", epochs=3, seed=0, **over, overrides=[
+        'dataset_options={"n": 2048}', "plot_every=100", "backup_every=1",
+        "steps_per_execution=1", "jit_compile=false"])
+    if "backup_seconds" in settings:  # a backup after every epoch, however short
+        settings["backup_seconds"] = 0.0
+    return settings
+
+
+def test_train_records_signals_and_an_empty_diagnoses_list(tmp_path):
+    from tfgan_app import train
+    from tfgan_app.utils import read_json
+
+    out = str(tmp_path / "run")
+    train.train(_ring_settings(), out, verbose=0)
+    history = read_json(os.path.join(out, "history.json"))
+    assert len(history["doctor_modes"]) == 3 and len(history["g_grad_norm"]) == 3
+    assert read_json(os.path.join(out, "report.json"))["diagnoses"] == []
+    assert read_json(os.path.join(out, "doctor.json"))["diagnoses"] == []
+    off = str(tmp_path / "off")
+    train.train(_ring_settings(doctor="off"), off, verbose=0)
+    assert "doctor_modes" not in read_json(os.path.join(off, "history.json"))
+    assert "diagnoses" not in read_json(os.path.join(off, "report.json"))
+
+
+def test_non_finite_losses_stop_training_with_divergence_and_keep_the_backup(tmp_path):
+    import keras
+
+    from tfgan_app import checkpoint, train
+    from tfgan_app.utils import NonFiniteError, read_json
+
+    class Poison(keras.callbacks.Callback):  # NaN weights in G after the second epoch
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                for v in self.model.generator.trainable_variables:
+                    v.assign(v * np.nan)
+
+    out = str(tmp_path / "run")
+    settings = _ring_settings()
+    settings["epochs"] = 5
+    with pytest.raises(NonFiniteError, match="divergence since epoch 3.*--set d_lr="):
+        train.train(settings, out, verbose=0, extra_callbacks=[Poison()])
+    kept = checkpoint.latest_backup(os.path.join(out, "backup"))
+    assert kept is not None and kept[1]["epoch"] == 2
+    doc = read_json(os.path.join(out, "doctor.json"))
+    assert [d["name"] for d in doc["diagnoses"]] == ["divergence"] and doc["stopped"]
+
+
+def test_cli_doctor_on_a_run_directory(tmp_path, capsys):
+    from tfgan_app.cli import main
+    from tfgan_app.utils import write_json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_json(str(run / "config.json"), {"loss": {"name": "minimax"}, "d_lr": 2e-4,
+                                          "g_lr": 2e-4, "epochs": E})
+    write_json(str(run / "history.json"), _vanishing(0.001, 1e-4))
+    assert main(["doctor", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "vanishing gradients since epoch 11" in out and "--set loss=modified" in out
+    assert "stopped or killed" in out
+    assert main(["doctor", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in result["diagnoses"]] == ["vanishing_gradients"]
+    write_json(str(run / "history.json"), healthy())
+    assert main(["doctor", str(run)]) == 0
+    assert "no diagnosis" in capsys.readouterr().out
+    assert main(["doctor", str(tmp_path / "missing")]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_fix_restarts_with_the_remedy_and_says_what_was_tried(tmp_path, monkeypatch, capsys):
+    """Thresholds no run can meet: every attempt is diagnosed, so the loop restarts with
+    the remedy (recorded in config.json and report.json), then gives up on the same remedy."""
+    from tfgan_app.doctor import fix
+    from tfgan_app.utils import read_json
+
+    monkeypatch.setitem(THRESHOLDS, "collapse_modes", 2.0)  # never enough modes
+    monkeypatch.setitem(THRESHOLDS, "patience", 1)
+    monkeypatch.setattr(rules, "MIN_WARMUP", 0)
+    out = str(tmp_path / "run")
+    result = fix.train(_ring_settings(), out, verbose=0)
+    err = capsys.readouterr().err
+    assert "Restarting from scratch with --set discriminator.pack=2" in err
+    assert "could not fix the run" in err and "the same remedy again" in err
+    assert result["doctor_fixed"] is False
+    assert [f["remedy"] for f in result["doctor_fixes"]] == [{"discriminator.pack": 2}]
+    config = read_json(os.path.join(out, "config.json"))
+    assert config["discriminator"]["pack"] == 2 and config["doctor"] == "fix"
+    assert config["doctor_fixes"][0]["diagnosis"] == "mode_collapse"
+    report = read_json(os.path.join(out, "report.json"))
+    assert report["doctor_fixes"] == result["doctor_fixes"] and report["diagnoses"]
