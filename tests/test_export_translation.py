@@ -108,8 +108,11 @@ def test_translate_png_equals_translate_on_the_decoded_image(run, exported):
     assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1
 
 
-def test_other_sizes_and_clear_errors(exported):
-    exp = exported.exp
+def test_other_sizes_and_clear_errors(exported, tmp_path):
+    exp = ex.load_translator(exported.path)  # what `tfgan-app sample --saved-model --input` uses
+    assert exp.accepts((24, 40, 1)) and not exp.accepts((20, 16, 1)) and not exp.accepts((16, 16, 3))
+    assert "divisible by 8" in exp.size_problem((20, 16, 1)) and exp.target_shape == (SIZE, SIZE, 1)
+    np.testing.assert_array_equal(exp(np.zeros((1, 8, 8, 1))), exp.translate(np.zeros((1, 8, 8, 1))))
     y = exp.translate(np.zeros((2, 24, 40, 1), np.float32))  # divisible by 8, not the training size
     assert y.shape == (2, 24, 40, 1)
     with pytest.raises(ValueError, match=r"20x16; this model needs a height and width divisible by 8"):
@@ -131,6 +134,9 @@ def test_other_sizes_and_clear_errors(exported):
         exp.translate_png([_png(np.zeros((12, 16, 1), np.uint8))])
     with pytest.raises(ValueError, match="image-to-image export"):
         ex.sample_grid_from_saved_model(exported.path, os.path.join(exported.base, "g.png"))
+    g = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3 * 3 * 1), keras.layers.Reshape((3, 3, 1))])
+    with pytest.raises(ValueError, match="not an image-to-image model"):
+        ex.load_translator(ex.export_generator(g, tmp_path / "noise"))
 
 
 def test_tflite_translation_export_matches_the_saved_model(run, exported, tmp_path):

@@ -48,13 +48,19 @@ def _read_metadata(path) -> dict:
         return json.load(f)
 
 
-def _load_module(path):
+def _open(obj, path):
+    """Set ``obj``'s ``path`` (the version directory), ``version``, ``module`` (what
+    ``tf.saved_model.load`` returned) and ``signatures``."""
     import tensorflow as tf
 
+    obj.path = _resolve_saved_model_dir(path)
+    name = os.path.basename(os.path.normpath(obj.path))
+    obj.version = int(name) if name.isdigit() else None
     try:
-        return tf.saved_model.load(path)
+        obj.module = tf.saved_model.load(obj.path)
     except Exception as e:  # noqa: BLE001
-        raise ValueError(f"cannot load SavedModel {path!r}: {e}") from e
+        raise ValueError(f"cannot load SavedModel {obj.path!r}: {e}") from e
+    obj.signatures = dict(obj.module.signatures)
 
 
 class ExportedGenerator:
@@ -80,11 +86,7 @@ class ExportedGenerator:
     """
 
     def __init__(self, path):
-        self.path = _resolve_saved_model_dir(path)
-        name = os.path.basename(os.path.normpath(self.path))
-        self.version = int(name) if name.isdigit() else None
-        self.module = _load_module(self.path)
-        self.signatures = dict(self.module.signatures)
+        _open(self, path)
         missing = {c.SERVING_SIGNATURE, c.SAMPLE_SIGNATURE} - set(self.signatures)
         if missing:
             raise ValueError(
@@ -211,11 +213,7 @@ class ExportedTranslator:
     kind = "translation"
 
     def __init__(self, path):
-        self.path = _resolve_saved_model_dir(path)
-        name = os.path.basename(os.path.normpath(self.path))
-        self.version = int(name) if name.isdigit() else None
-        self.module = _load_module(self.path)
-        self.signatures = dict(self.module.signatures)
+        _open(self, path)
         missing = set(c.TRANSLATION_SIGNATURES) - set(self.signatures)
         if missing:
             raise ValueError(f"{self.path!r} is not a tfgan_app translation export: missing "
@@ -230,15 +228,32 @@ class ExportedTranslator:
         self.fixed_size = bool(meta.get("fixed_size", spec.shape[1] is not None))
         self.max_samples = int(meta.get("max_samples") or c.DEFAULT_MAX_SAMPLES)
 
+    @property
+    def target_shape(self) -> tuple:
+        """``(H, W, C)`` for sources of the training size (``output_shape``)."""
+        return self.output_shape
+
+    def size_problem(self, shape) -> str | None:
+        """What is wrong with one source image of ``shape`` (``(h, w, Cs)``) for this model,
+        or None when it fits (sizes divisible by ``size_multiple``, the channel count)."""
+        return c.source_size_problem((1, *shape), {
+            "source_shape": self.source_shape, "size_multiple": self.size_multiple,
+            "fixed_size": self.fixed_size})
+
+    def accepts(self, shape) -> bool:
+        """Whether one source image of ``shape`` (``(h, w, Cs)``) fits this model."""
+        return len(tuple(shape)) == 3 and self.size_problem(shape) is None
+
     def check_sources(self, sources) -> np.ndarray:
         """``sources`` as float32 ``[N, h, w, Cs]``; ``ValueError`` naming the shape (or
         range) and what this model takes otherwise."""
         sources = np.asarray(sources)
         if sources.dtype.kind not in "fiu":
             raise ValueError(f"source images must be numbers, got {sources.dtype}")
-        problem = c.source_size_problem(sources.shape, {
-            "source_shape": self.source_shape, "size_multiple": self.size_multiple,
-            "fixed_size": self.fixed_size})
+        problem = (self.size_problem(sources.shape[1:]) if sources.ndim == 4 else
+                   c.source_size_problem(sources.shape, {"source_shape": self.source_shape}))
+        if problem is None and len(sources) == 0:
+            problem = "no source images (N = 0)"
         if problem:
             raise ValueError(problem)
         sources = sources.astype(np.float32)
@@ -266,6 +281,8 @@ class ExportedTranslator:
         return np.concatenate([self._call(c.TRANSLATE_SIGNATURE, c.SOURCE,
                                           sources[i:i + k])[c.IMAGES].numpy()
                                for i in range(0, len(sources), k)])
+
+    __call__ = translate
 
     def translate_png(self, png_bytes) -> list:
         """Run ``translate_png``: one translated PNG file (``bytes``) per PNG file in
@@ -307,6 +324,25 @@ def load_exported(path):
     if _read_metadata(path).get("kind") == "translation":
         return ExportedTranslator(path)
     return ExportedGenerator(path)
+
+
+def load_translator(path) -> ExportedTranslator:
+    """Load an image-to-image export: :class:`ExportedTranslator` (``translate(sources)``,
+    ``translate_png(png_bytes)``, ``accepts(shape)``, ``size_problem(shape)``,
+    ``source_shape``, ``target_shape``), what ``tfgan-app sample --saved-model DIR --input
+    IMAGE`` translates with.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: not a SavedModel, or an export of a generator that samples (not a
+            translation export), naming what it is.
+    """
+    exp = load_exported(path)
+    if not isinstance(exp, ExportedTranslator):
+        raise ValueError(f"{exp.path!r} exports a generator that samples images from noise "
+                         f"(kind {exp.kind or 'images/points'!r}), not an image-to-image model: "
+                         "--input needs the export of a translation run")
+    return exp
 
 
 def sample_grid_from_saved_model(saved_model_dir, out_png, n=16, seed=0, labels=None, *, ncols=None):

@@ -231,10 +231,11 @@ def _translation_kind(data, generator):
     image is described as paired data), when that kind exports translation signatures."""
     if data is None and _takes_an_image(generator):
         data = {"paired": True}  # what tfgan_app.data.paired describes; kind_of decides
-    if data is None:
+    try:
+        kind = kinds.kind_of(data) if data is not None else None
+    except ValueError:  # a description no kind matches: the output shape decides (ExportSource)
         return None
-    kind = kinds.kind_of(data)
-    return kind if contract.TRANSLATE_SIGNATURE in kind.export_signatures else None
+    return kind if kind is not None and contract.TRANSLATE_SIGNATURE in kind.export_signatures else None
 
 
 def _infer_latent_dim(model) -> int:
@@ -276,8 +277,9 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
         run = RunDir(obj)
         generator = run.load_generator(use_ema)
         origin = run.sampling_generator_path(use_ema)
-        if contract.TRANSLATE_SIGNATURE in run.kind.export_signatures:
-            return TranslationSource(generator, origin, run.kind)
+        kind = _translation_kind(run.config.get("data"), generator)  # what RunDir.kind says
+        if kind is not None:  # (runs written without a data description still export)
+            return TranslationSource(generator, origin, kind)
         return ExportSource(generator, run.latent_dim, run.num_classes, origin=origin)
     if getattr(obj, "generator", None) is not None:
         generator = obj.generator
