@@ -41,7 +41,17 @@ def write(name: str, payload: dict) -> str:
     """Write ``payload`` (plus machine info) to ``benchmarks/results/<name>.json``."""
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{name}.json")
-    with open(path + ".tmp", "w") as f:
+    tmp = f"{path}.{os.getpid()}.tmp"  # one per process: two writers never share it
+    with open(tmp, "w") as f:
         json.dump({"machine": machine(), **payload}, f, indent=2)
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
     return path
+
+
+def read(name: str) -> dict:
+    """``benchmarks/results/<name>.json`` as written by :func:`write`, or ``{}``."""
+    path = os.path.join(RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)

@@ -17,7 +17,9 @@ residual super-resolution generator (Ledig et al. 2017).
 * :func:`srgan_generator` -- ``[B, H/f, W/f, Cs]`` -> ``[B, H, W, C]``: a 9x9 conv and PReLU,
   ``num_blocks`` residual blocks (conv-BN-PReLU-conv-BN + skip), a conv-BN with a long skip,
   ``log2(f)`` sub-pixel upsamplings (conv to 4x filters, :class:`DepthToSpace` by 2
-  (``tf.nn.depth_to_space``), PReLU) and a 9x9 ``tanh`` conv; ``f`` is 2 or 4.
+  (``tf.nn.depth_to_space``), PReLU) and a 9x9 ``tanh`` conv; ``f`` is 2 or 4. With
+  ``input_skip=True`` the last conv is linear and adds a residual to the bicubic upsampling of
+  the input, clipped to ``[-1, 1]`` (:class:`ClipValues`).
 
 Normalisation: ``"batch"``, ``"instance"`` (``GroupNormalization(groups=-1)``: one group per
 channel) or ``"none"``; the discriminator may wrap its convolutions in spectral normalisation.
@@ -181,14 +183,32 @@ class DepthToSpace(keras.layers.Layer):
         return {**super().get_config(), "block_size": self.block_size}
 
 
+@keras.saving.register_keras_serializable(package="tfgan_app")
+class ClipValues(keras.layers.Layer):
+    """``clip(x, lo, hi)``: keeps an output that adds a residual to an image in range."""
+
+    def __init__(self, lo: float = -1.0, hi: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.lo, self.hi = float(lo), float(hi)
+
+    def call(self, x):
+        return keras.ops.clip(x, self.lo, self.hi)
+
+    def get_config(self):
+        return {**super().get_config(), "lo": self.lo, "hi": self.hi}
+
+
 def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: int = 64,
-                    name: str = "srgan_generator") -> keras.Model:
+                    input_skip: bool = False, name: str = "srgan_generator") -> keras.Model:
     """SRGAN-style residual generator: ``[B, H/f, W/f, Cs]`` -> ``[B, H, W, C]`` in [-1, 1].
 
     Args:
       image_shape: ``(H, W, C)`` of the high-resolution output.
       source_shape: ``(H/f, W/f, Cs)`` of the low-resolution input; ``f`` must be 2 or 4.
       num_blocks: residual blocks (SRGAN has 16). filters: their width (SRGAN: 64).
+      input_skip: the network learns a residual over the bicubic upsampling of the input
+        (as VDSR, Kim et al. 2016): ``clip(bicubic(source) + conv9x9(x), -1, 1)`` instead of
+        ``tanh(conv9x9(x))``; needs ``Cs == C``.
     """
     h, w, c = _shape(image_shape, "image_shape")
     sh, sw, sc = _shape(source_shape, "source_shape")
@@ -217,6 +237,15 @@ def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: 
         x = keras.layers.Conv2D(filters * 4, 3, padding="same", name=f"up{i + 1}_conv")(x)
         x = DepthToSpace(2, name=f"up{i + 1}_shuffle")(x)
         x = prelu(f"up{i + 1}_prelu")(x)
-    out = keras.layers.Conv2D(c, 9, padding="same", activation="tanh", dtype="float32",
-                              name="out")(x)
-    return keras.Model(src, out, name=name)
+    if not input_skip:
+        out = keras.layers.Conv2D(c, 9, padding="same", activation="tanh", dtype="float32",
+                                  name="out")(x)
+        return keras.Model(src, out, name=name)
+    if sc != c:
+        raise ValueError(f"input_skip adds the upsampled source to the output: the source's "
+                         f"channels ({sc}) must equal the output's ({c})")
+    res = keras.layers.Conv2D(c, 9, padding="same", dtype="float32", name="out")(x)
+    up = keras.layers.Resizing(h, w, interpolation="bicubic", dtype="float32",
+                               name="input_upsample")(src)
+    out = keras.layers.Add(dtype="float32", name="input_skip")([up, res])
+    return keras.Model(src, ClipValues(dtype="float32", name="clip")(out), name=name)

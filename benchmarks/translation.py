@@ -1,0 +1,598 @@
+"""Image-to-image translation (issue #18), measured: super-resolution, inpainting, edges.
+
+Usage:
+  python benchmarks/translation.py superres   [--seeds 0,1,2]
+  python benchmarks/translation.py digits     [--seeds 0,1,2] [--tasks inpaint,edges]
+  python benchmarks/translation.py mnist      [--seeds 0,1,2] [--tasks inpaint,edges]
+  python benchmarks/translation.py throughput [--steps 40] [--repeats 5] [--no-write]
+  python benchmarks/translation.py report      (tables of what is recorded)
+
+Every quality part trains the preset exactly as ``tfgan-app train --preset NAME --seed S``
+does (``train.resolve_settings`` + ``train.train``), once adversarial (the preset) and once
+with ``--set translation.reconstruction_only=true`` (the same generator, optimizer, data and
+epochs; L1 alone), and judges the held-out pairs the training never saw:
+
+* ``superres`` -- ``photo-superres-x4`` on the 256 held-out textured photo patches
+  (``tfgan_app.data.paired.offline_images("photos", "test")``: 32x32 crops from the right 30%
+  of each sample photo's columns, training crops from the left 70%; both keep only patches
+  whose texture reaches ``PHOTO_MIN_TEXTURE``). Rows: bicubic upsampling of the 8x8 input,
+  the best linear upsampler (bicubic plus a 7x7 filter fitted by least squares on the
+  training patches: what deblurring alone gains), reconstruction-only, adversarial.
+  Columns: PSNR (dB), SSIM, L1 (``[-1, 1]`` units), ``sharpness`` = mean gradient magnitude
+  of the outputs over that of the real targets (1 is the real patches' high-frequency
+  energy; blur is below 1), ``swd`` = sliced Wasserstein
+  distance between the outputs' and the targets' 7x7 patch sets (``evaluation.swd``, levels
+  32 and 16, TF-GAN's convention; ``swd_real`` is the real-vs-real noise level). Targets:
+  reconstruction-only >= bicubic + 1.0 dB; adversarial >= reconstruction-only - 1.5 dB and
+  sharper (sharpness closer to 1 and lower SWD).
+* ``digits`` -- ``digits-inpaint`` (centre half masked) and ``digits-edges`` on the 359
+  held-out scikit-learn digits (32x32). Two judges: the offline digits CNN
+  (``evaluation.digits_classifier``; 32x32 images area-downsampled to its 8x8 input) and, of
+  another family, scikit-learn's logistic regression on the 64 raw pixels, trained on the
+  1,438 training digits. Accuracy on the generated images, on the real targets and on the
+  input itself (the masked digit / the edge map: the baseline); L1 inside the mask (inpaint)
+  or over the image (edges). Target: accuracy on generated >= 0.9x on the real targets; the
+  adversarial model's L1 (in the mask) below the reconstruction-only model's or within 10%.
+* ``mnist`` -- the same two tasks on the real MNIST test set in ``../shared/data/mnist``
+  (IDX; the package never needs it): the first 8,000 digits train, the last 2,000 are judged;
+  images padded from 28x28 to 32x32 with background (the U-Net's size). The presets' recipe
+  with ``--mnist-epochs`` (default 4: 1,000 steps of 32, the digit presets' 30 x 44 = 1,320
+  steps cut to fit the CPU budget). Judges
+  trained inside the benchmark on the 8,000 training digits: the offline CNN
+  (``evaluation.train_classifier``) and logistic regression on the 784 raw pixels; outputs are
+  cropped back to 28x28 for them.
+* ``throughput`` -- images/s of ``TranslationGAN.fit`` (the ``digits-inpaint`` networks and
+  optimizers) against a hand-written ``tf.function`` doing the same two updates (D on
+  ``(real, source)`` and ``(G(source), source)``, then G on 100 x L1 + the non-saturating
+  loss through ``combine_adversarial_loss``), same process, interleaved, medians (target
+  >= 0.95x). A timing: run it on a quiet machine only.
+
+Quality figures are deterministic per seed on one machine, so they may be measured while the
+machine is busy. Rows accumulate in ``benchmarks/results/translation.json`` (rows already
+there are kept and not re-run) with a Markdown copy ``translation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import RESULTS, cpu_name, machine, read, table, write  # noqa: E402
+
+NAME = "translation"
+MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                         "data", "mnist")
+PRESETS = {"superres": "photo-superres-x4", "inpaint": "digits-inpaint", "edges": "digits-edges"}
+RECON_ONLY = ["translation.reconstruction_only=true"]
+MODES = ("reconstruction_only", "adversarial")
+#: modes run by default: the L1 comparison is inpainting's target; edges are judged by accuracy
+DEFAULT_MODES = {"superres": MODES, "inpaint": MODES, "edges": ("adversarial",)}
+
+COLUMNS = {
+    "superres": ["mode", "seed", "epochs", "psnr", "ssim", "l1", "sharpness", "swd", "swd_real"],
+    "digits": ["task", "mode", "seed", "epochs", "cnn_acc", "cnn_ratio", "logreg_acc",
+               "logreg_ratio", "l1_region", "psnr"],
+    "mnist": ["task", "mode", "seed", "epochs", "cnn_acc", "cnn_ratio", "logreg_acc",
+              "logreg_ratio", "l1_region", "psnr"],
+}
+
+
+# ---------------------------------------------------------------------------- bookkeeping
+
+def _load():
+    return {"rows": [], **read(NAME)}
+
+
+def _done(payload, **key):
+    return any(all(r.get(k) == v for k, v in key.items()) for r in payload["rows"])
+
+
+def _mean(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+_ORDER = ["bicubic", "linear_7x7_least_squares", "reconstruction_only", "adversarial"]
+
+
+def summarize(rows):
+    """Per part, task and mode: the seeds run and the mean of each figure; then the targets,
+    checked on the means and on every seed."""
+    out, checks = [], []
+    for part, cols in COLUMNS.items():
+        keys = sorted({(r.get("task", ""), r["mode"]) for r in rows if r["part"] == part},
+                      key=lambda k: (k[0], _ORDER.index(k[1])))
+        for task, mode in keys:
+            rs = [r for r in rows if r["part"] == part and r.get("task", "") == task
+                  and r["mode"] == mode]
+            row = {"part": part, "task": task, "mode": mode,
+                   "seeds": ",".join(str(r["seed"]) for r in rs)}
+            row.update({c: _mean(rs, c) for c in cols if c not in ("task", "mode", "seed")})
+            out.append(row)
+    checks += _superres_checks(rows) + _digit_checks(rows)
+    return out, checks
+
+
+def _by_seed(rows, part, task, mode):
+    return {r["seed"]: r for r in rows if r["part"] == part and r.get("task", "") == task
+            and r["mode"] == mode}
+
+
+def _check(what, values, ok):
+    """``values``: per-seed figures; ``ok``: predicate on one figure."""
+    if not values:
+        return []
+    seeds = sorted(values)
+    mean = sum(values.values()) / len(values)
+    return [{"target": what, "seeds": ",".join(map(str, seeds)),
+             "per_seed": ", ".join(f"{values[s]:.3g}" for s in seeds), "mean": mean,
+             "met_on_mean": ok(mean), "met_every_seed": all(ok(values[s]) for s in seeds)}]
+
+
+def _superres_checks(rows):
+    bic, rec, adv = (_by_seed(rows, "superres", "", m) for m in
+                     ("bicubic", "reconstruction_only", "adversarial"))
+    both = sorted(set(rec) & set(adv))
+    return (_check("recon-only PSNR - bicubic PSNR >= 1.0 dB",
+                   {s: rec[s]["psnr"] - bic[s]["psnr"] for s in rec if s in bic},
+                   lambda v: v >= 1.0)
+            + _check("recon-only PSNR - adversarial PSNR <= 1.5 dB",
+                     {s: rec[s]["psnr"] - adv[s]["psnr"] for s in both}, lambda v: v <= 1.5)
+            + _check("|1 - sharpness|: adversarial minus recon-only < 0 (closer to real)",
+                     {s: abs(1 - adv[s]["sharpness"]) - abs(1 - rec[s]["sharpness"])
+                      for s in both}, lambda v: v < 0)
+            + _check("SWD: adversarial minus recon-only < 0",
+                     {s: adv[s]["swd"] - rec[s]["swd"] for s in both}, lambda v: v < 0))
+
+
+def _digit_checks(rows):
+    out = []
+    for part in ("digits", "mnist"):
+        for task in ("inpaint", "edges"):
+            adv = _by_seed(rows, part, task, "adversarial")
+            rec = _by_seed(rows, part, task, "reconstruction_only")
+            for judge in ("cnn", "logreg"):
+                out += _check(f"{part} {task}: {judge} accuracy generated / real >= 0.9",
+                              {s: r[f"{judge}_ratio"] for s, r in adv.items()},
+                              lambda v: v >= 0.9)
+            region = "in the mask" if task == "inpaint" else "over the image"
+            out += _check(f"{part} {task}: L1 {region}, adversarial / recon-only <= 1.1",
+                          {s: adv[s]["l1_region"] / rec[s]["l1_region"]
+                           for s in adv if s in rec}, lambda v: v <= 1.1)
+    return out
+
+
+def _markdown(payload) -> str:
+    rows = payload["rows"]
+    lines = ["# Image-to-image translation benchmark (issue #18)", "",
+             f"CPU: {cpu_name()} ({os.cpu_count()} cores, shared with other work while the "
+             f"quality figures were measured; they are deterministic per seed). Written "
+             f"{machine()['date']} by `benchmarks/translation.py` (its docstring gives the "
+             f"protocol).", ""]
+    for part, cols in COLUMNS.items():
+        rs = sorted((r for r in rows if r["part"] == part),
+                    key=lambda r: (r.get("task", ""), _ORDER.index(r["mode"]), r["seed"]))
+        if rs:
+            lines += [f"## {part}, per seed", "", table(rs, cols), ""]
+    summary, checks = summarize(rows)
+    if summary:
+        cols = ["part", "task", "mode", "seeds", "psnr", "ssim", "l1", "sharpness", "swd",
+                "cnn_acc", "cnn_ratio", "logreg_acc", "logreg_ratio", "l1_region"]
+        lines += ["## Means over the seeds run", "", table(summary, cols), ""]
+    if checks:
+        lines += ["## Targets", "", table(checks, ["target", "seeds", "per_seed", "mean",
+                                                   "met_on_mean", "met_every_seed"]), ""]
+    for key in ("judges", "data"):
+        if key in payload:
+            lines += [f"{key}: `{json.dumps(payload[key], sort_keys=True)}`", ""]
+    if "throughput" in payload:
+        tp = payload["throughput"]
+        lines += ["## Throughput", "", table(tp["rows"], ["what", "images_per_s", "ratio"]), "",
+                  f"{tp['note']}", ""]
+    return "\n".join(lines)
+
+
+def _save(payload):
+    payload = {k: v for k, v in payload.items() if k != "machine"}
+    write(NAME, payload)
+    tmp = os.path.join(RESULTS, f"{NAME}.md.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(_markdown(payload))
+    os.replace(tmp, os.path.join(RESULTS, f"{NAME}.md"))
+
+
+def _record(row, key=None, value=None):
+    payload = _load()  # re-read: another process may have added rows meanwhile
+    payload["rows"] = [r for r in payload["rows"] if not all(
+        r.get(k) == row.get(k) for k in ("part", "task", "mode", "seed"))] + [row]
+    if key:
+        payload[key] = value
+    _save(payload)
+    print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
+           if k != "settings"}, flush=True)
+
+
+# ---------------------------------------------------------------------------- measures
+
+def sharpness(images):
+    """Mean gradient magnitude (finite differences, ``[-1, 1]`` units) of ``images``."""
+    import numpy as np
+    import tensorflow as tf
+
+    dy, dx = tf.image.image_gradients(tf.constant(np.asarray(images, np.float32)))
+    return float(tf.reduce_mean(tf.sqrt(tf.square(dx) + tf.square(dy) + 1e-12)))
+
+
+def quality(targets, outputs) -> dict:
+    """Mean PSNR, SSIM, L1 of ``outputs`` against ``targets`` (``translation.image_quality``),
+    sharpness ratio and SWD of the 7x7 patch sets."""
+    import numpy as np
+
+    from tfgan_app.evaluation.swd import sliced_wasserstein_distance
+    from tfgan_app.translation import image_quality
+
+    q = {k: float(np.mean(v)) for k, v in image_quality(targets, outputs).items()}
+    swd = sliced_wasserstein_distance(targets, outputs, patch_size=7, seed=0)
+    return {**q, "sharpness": sharpness(outputs) / sharpness(targets),
+            "swd": swd["swd"], "swd_real": swd["swd_real"]}
+
+
+def linear_upsampler(sources, targets, size=7, rows=400_000, seed=0):
+    """The best *linear* x4 upsampler in reach: bicubic plus a ``size x size`` filter on the
+    bicubic image (one per output pixel, shared over channels and positions), fitted by least
+    squares to the residuals of the training pairs (``rows`` random pixels). Returns a
+    function ``sources -> images``: a ceiling for what deblurring alone gains over bicubic."""
+    import numpy as np
+
+    from tfgan_app.data.paired import naive_translation
+
+    def design(src):
+        up = naive_translation(src, targets.shape[1:])
+        r = size // 2
+        pad = np.pad(up, ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
+        h, w = up.shape[1:3]
+        cols = [pad[:, i:i + h, j:j + w] for i in range(size) for j in range(size)]
+        return up, np.stack(cols, -1).reshape(-1, size * size)
+
+    up, x = design(sources)
+    y = (np.asarray(targets) - up).reshape(-1)
+    pick = np.random.default_rng(seed).choice(len(x), min(rows, len(x)), replace=False)
+    ones = np.ones((len(pick), 1), np.float32)
+    w, *_ = np.linalg.lstsq(np.hstack([x[pick], ones]), y[pick], rcond=None)
+
+    def apply(src):
+        up, x = design(src)
+        return np.clip(up + (x @ w[:-1] + w[-1]).reshape(up.shape), -1.0, 1.0)
+
+    return apply
+
+
+def _train_preset(preset, seed, mode, overrides=()):
+    """Train ``preset`` as the CLI does; returns ``(gan, settings)``."""
+    from tfgan_app import train
+
+    over = list(overrides) + (RECON_ONLY if mode == "reconstruction_only" else [])
+    settings = train.resolve_settings(preset, seed=seed, overrides=over)
+    with tempfile.TemporaryDirectory() as out:
+        result = train.train(settings, out, verbose=0)
+    return result["gan"], settings
+
+
+# ---------------------------------------------------------------------------- parts
+
+def run_superres(seeds, modes, overrides=()):
+    import numpy as np
+
+    from tfgan_app import train
+    from tfgan_app.data.paired import PHOTO_MIN_TEXTURE, heldout_pairs, naive_translation
+
+    preset = PRESETS["superres"]
+    for seed in seeds:
+        settings = train.resolve_settings(preset, seed=seed, overrides=overrides)
+        _, info = train.make_dataset(settings)
+        sources, targets = heldout_pairs(info)
+        data = {"superres_heldout_patches": int(len(targets)),
+                "photo_min_texture": PHOTO_MIN_TEXTURE}
+        base = {"part": "superres", "seed": seed, "preset": preset}
+        if not _done(_load(), part="superres", mode="bicubic", seed=seed):
+            _record({**base, "mode": "bicubic", "epochs": 0,
+                     **quality(targets, naive_translation(sources, targets.shape[1:]))},
+                    "data", data)
+        if not _done(_load(), part="superres", mode="linear_7x7_least_squares", seed=seed):
+            ds, _ = train.make_dataset(settings)
+            pairs = list(ds.unbatch().as_numpy_iterator())
+            fit = linear_upsampler(np.stack([a for a, _ in pairs]),
+                                   np.stack([b for _, b in pairs]), seed=seed)
+            _record({**base, "mode": "linear_7x7_least_squares", "epochs": 0,
+                     **quality(targets, fit(sources))})
+        for mode in modes or DEFAULT_MODES["superres"]:
+            if _done(_load(), part="superres", mode=mode, seed=seed):
+                continue
+            t0 = time.time()
+            gan, settings = _train_preset(preset, seed, mode, overrides)
+            _record({**base, "mode": mode, "epochs": settings["epochs"],
+                     "overrides": list(overrides),
+                     "train_s_busy_machine": round(time.time() - t0),
+                     **quality(targets, gan.translate(sources))})
+
+
+def _area8(x):
+    import tensorflow as tf
+
+    return tf.image.resize(x, [8, 8], method="area").numpy()
+
+
+def _digit_judges():
+    """The two judges of scikit-learn's digits (8x8 inputs) and their facts."""
+    from sklearn.linear_model import LogisticRegression
+
+    from tfgan_app.data.digits import load_digits_arrays
+    from tfgan_app.evaluation import classifier_info, classify, digits_classifier
+
+    clf = digits_classifier()
+    x_train, y_train = load_digits_arrays("train")
+    x_test, y_test = load_digits_arrays("test")
+    lr = LogisticRegression(max_iter=5000, C=1.0).fit(x_train.reshape(len(x_train), -1),
+                                                      y_train)
+
+    def judges(images32):
+        x = _area8(images32)
+        return {"cnn": classify(x, clf)[0],
+                "logreg": lr.predict(x.reshape(len(x), -1))}
+
+    facts = {"digits_cnn_heldout_accuracy_8x8": classifier_info(clf).get("test_accuracy"),
+             "digits_logreg_heldout_accuracy_8x8": float(
+                 lr.score(x_test.reshape(len(x_test), -1), y_test)),
+             "digits_judged_as": "32x32 images area-downsampled to 8x8"}
+    return judges, y_test, facts
+
+
+def _mnist_arrays():
+    import numpy as np
+
+    from tfgan_app.data.idx import load_idx_arrays
+
+    x, y = load_idx_arrays(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz"),
+                           os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+    x = (x.astype(np.float32) / 127.5 - 1.0)[..., None]
+    x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)  # 28 -> 32
+    return x[:8000], np.asarray(y[:8000]), x[8000:], np.asarray(y[8000:])
+
+
+def _mnist_judges(x_train, y_train, x_test, y_test):
+    from sklearn.linear_model import LogisticRegression
+
+    from tfgan_app.evaluation import classify, train_classifier
+
+    crop = lambda a: a[:, 2:30, 2:30]  # noqa: E731
+    clf, info = train_classifier(crop(x_train), y_train, crop(x_test), y_test,
+                                 num_classes=10, name="mnist8k_classifier")
+    flat = lambda a: crop(a).reshape(len(a), -1)  # noqa: E731
+    lr = LogisticRegression(max_iter=300, C=0.05).fit(flat(x_train), y_train)
+
+    def judges(images32):
+        return {"cnn": classify(crop(images32), clf)[0], "logreg": lr.predict(flat(images32))}
+
+    facts = {"mnist_cnn_heldout_accuracy": info["test_accuracy"],
+             "mnist_logreg_heldout_accuracy": float(lr.score(flat(x_test), y_test)),
+             "mnist_cnn_epochs": info["epochs"], "mnist_split": "t10k: first 8,000 train, "
+             "last 2,000 judged; padded to 32x32, cropped back to 28x28 for the judges"}
+    return judges, facts
+
+
+def _digit_row(judges, labels, sources, targets, outputs, task):
+    import numpy as np
+
+    from tfgan_app.translation import image_quality
+
+    acc = {}
+    for what, imgs in (("gen", outputs), ("real", targets), ("input", sources)):
+        for judge, pred in judges(imgs).items():
+            acc[f"{judge}_{what}"] = float(np.mean(pred == labels))
+    err = np.abs(np.asarray(outputs) - np.asarray(targets))
+    if task == "inpaint":
+        h, w = err.shape[1:3]
+        err = err[:, h // 4:h // 4 + h // 2, w // 4:w // 4 + w // 2]
+    return {"cnn_acc": acc["cnn_gen"], "logreg_acc": acc["logreg_gen"],
+            "cnn_ratio": acc["cnn_gen"] / acc["cnn_real"],
+            "logreg_ratio": acc["logreg_gen"] / acc["logreg_real"],
+            "l1_region": float(err.mean()),
+            "psnr": float(np.mean(image_quality(targets, outputs)["psnr"])), **acc}
+
+
+def run_digits(seeds, tasks, modes, overrides=()):
+    from tfgan_app import train
+    from tfgan_app.data.paired import heldout_pairs
+
+    judges, labels, facts = _digit_judges()
+    for seed in seeds:
+        for task in tasks:
+            preset = PRESETS[task]
+            _, info = train.make_dataset(train.resolve_settings(preset, seed=0))
+            sources, targets = heldout_pairs(info)
+            assert len(targets) == len(labels)
+            for mode in modes or DEFAULT_MODES[task]:
+                if _done(_load(), part="digits", task=task, mode=mode, seed=seed):
+                    continue
+                t0 = time.time()
+                gan, settings = _train_preset(preset, seed, mode, overrides)
+                row = _digit_row(judges, labels, sources, targets, gan.translate(sources), task)
+                _record({"part": "digits", "task": task, "mode": mode, "seed": seed,
+                         "preset": preset, "epochs": settings["epochs"],
+                         "overrides": list(overrides),
+                         "train_s_busy_machine": round(time.time() - t0), **row},
+                        "judges", {**_load().get("judges", {}), **facts})
+
+
+def run_mnist(seeds, tasks, modes, epochs, overrides=()):
+    from tfgan_app import train
+    from tfgan_app.data.paired import derive, from_pairs
+
+    x_train, y_train, x_test, y_test = _mnist_arrays()
+    judges, facts = _mnist_judges(x_train, y_train, x_test, y_test)
+    for seed in seeds:
+        for task in tasks:
+            preset = PRESETS[task]
+            opts = dict(train.presets.get(preset)["dataset_options"]["task"])
+            name = opts.pop("name")
+            test_sources = derive(name, x_test, **opts)
+            train_sources = derive(name, x_train, seed=seed, **opts)
+            for mode in modes or DEFAULT_MODES[task]:
+                if _done(_load(), part="mnist", task=task, mode=mode, seed=seed):
+                    continue
+                t0 = time.time()
+                over = list(overrides) + [f"epochs={epochs}"] + (
+                    RECON_ONLY if mode == "reconstruction_only" else [])
+                settings = train.resolve_settings(preset, seed=seed, overrides=over)
+                ds = from_pairs(train_sources, x_train, batch_size=settings["batch_size"],
+                                seed=seed, name=f"mnist8k-{name}")
+                gan = train.build_gan(settings, ds.info)
+                gan.fit(ds, epochs=epochs, verbose=0)
+                row = _digit_row(judges, y_test, test_sources, x_test,
+                                 gan.translate(test_sources), task)
+                _record({"part": "mnist", "task": task, "mode": mode, "seed": seed,
+                         "preset": preset, "epochs": epochs, "overrides": list(overrides),
+                         "train_s_busy_machine": round(time.time() - t0), **row},
+                        "judges", {**_load().get("judges", {}), **facts})
+
+
+# ---------------------------------------------------------------------------- throughput
+
+def run_throughput(steps, repeats, write_result):
+    """``TranslationGAN.fit`` vs a hand-written ``tf.function`` of the same update."""
+    import keras
+    import tensorflow as tf
+
+    from tfgan_app import builders, losses, train
+
+    settings = train.resolve_settings(PRESETS["inpaint"], seed=0)
+    ds, info = train.make_dataset(settings)
+    ds = ds.repeat()
+    batch = int(settings["batch_size"])
+    rec_w = float(settings["translation"]["reconstruction_weight"])
+
+    def nets():
+        keras.utils.set_random_seed(0)
+        shapes = {"data_shape": tuple(info["data_shape"]), "num_classes": None,
+                  "source_shape": info.get("source_shape")}
+        return (builders.build("generator", settings["generator"], latent_dim=1, **shapes),
+                builders.build("discriminator", settings["discriminator"], **shapes))
+
+    gan = train.build_gan(settings, info)
+
+    def run_fit(n):
+        gan.fit(ds, steps_per_epoch=n, epochs=1, verbose=0)
+
+    g, d = nets()
+    loss = losses.get(settings["loss"], **(settings.get("loss_options") or {}))
+    adam = lambda: keras.optimizers.Adam(float(settings["g_lr"]),  # noqa: E731
+                                         beta_1=float(settings["beta_1"]),
+                                         beta_2=float(settings["beta_2"]))
+    d_opt, g_opt = adam(), adam()
+    d_opt.build(d.trainable_variables)
+    g_opt.build(g.trainable_variables)
+
+    @tf.function
+    def step(source, real):
+        with tf.GradientTape() as tape:
+            fake = g(source, training=True)
+            d_loss = loss.discriminator_loss(d([real, source], training=True),
+                                             d([fake, source], training=True))
+        d_opt.apply(tape.gradient(d_loss, d.trainable_variables), d.trainable_variables)
+        with tf.GradientTape() as tape:
+            fake = g(source, training=True)
+            adv = loss.generator_loss(None, d([fake, source], training=True))
+            rec = rec_w * tf.reduce_mean(tf.abs(fake - real))
+            g_loss = losses.combine_adversarial_loss(rec, adv, weight_factor=1.0)
+        g_opt.apply(tape.gradient(g_loss, g.trainable_variables), g.trainable_variables)
+        return d_loss, g_loss
+
+    it = iter(ds)
+
+    def run_hand(n):
+        for _ in range(n):
+            out = step(*next(it))
+        float(out[0])
+
+    fns = {"fit": run_fit, "hand": run_hand}
+    for fn in fns.values():
+        fn(3)  # warm-up: tracing
+    rates = {k: [] for k in fns}
+    for _ in range(repeats):  # interleaved: a slow spell hits both rows alike
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(steps)
+            rates[k].append(steps * batch / (time.perf_counter() - t0))
+    fit, hand = statistics.median(rates["fit"]), statistics.median(rates["hand"])
+    rows = [{"what": "TranslationGAN.fit (digits-inpaint)", "images_per_s": fit,
+             "ratio": fit / hand, "runs": [round(r, 1) for r in rates["fit"]]},
+            {"what": "hand-written tf.function, same update", "images_per_s": hand,
+             "runs": [round(r, 1) for r in rates["hand"]]}]
+    print(table(rows, ["what", "images_per_s", "ratio"]))
+    print(f"\nfit / hand loop: {fit / hand:.3f}x (target >= 0.95); CPU: {cpu_name()}")
+    if write_result:
+        payload = _load()
+        payload["throughput"] = {
+            "rows": rows, "fit_over_hand": fit / hand, "steps": steps, "repeats": repeats,
+            "batch_size": batch, "cpu": cpu_name(), "date": machine()["date"],
+            "note": f"batch {batch}, {steps} steps x {repeats} interleaved repeats, medians; "
+                    f"CPU {cpu_name()}; measured on a quiet machine"}
+        _save(payload)
+    else:
+        print("(--no-write: not recorded)")
+
+
+# ---------------------------------------------------------------------------- main
+
+def main(argv=None):
+    global NAME
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", choices=["superres", "digits", "mnist", "throughput", "report"])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--tasks", default="inpaint,edges")
+    p.add_argument("--modes", default=None,
+                   help="reconstruction_only,adversarial (default: both, edges adversarial)")
+    p.add_argument("--mnist-epochs", type=int, default=4)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-write", action="store_true", help="throughput: print only")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   help="KEY=VALUE on top of the presets (smoke tests; recorded in each row)")
+    p.add_argument("--out", default=NAME, help="results file stem (default %(default)s)")
+    args = p.parse_args(argv)
+    NAME = args.out
+    seeds = [int(s) for s in args.seeds.split(",")]
+    tasks = args.tasks.split(",")
+    modes = args.modes.split(",") if args.modes else None
+    bad = [t for t in tasks if t not in ("inpaint", "edges")] + [
+        m for m in modes or () if m not in MODES]
+    if bad:
+        p.error(f"unknown task(s)/mode(s) {bad}; tasks: inpaint, edges; modes: "
+                "reconstruction_only, adversarial")
+    if args.part == "mnist" and not os.path.isdir(MNIST_DIR):
+        p.error(f"the MNIST IDX folder {MNIST_DIR} is missing")
+    if args.part == "throughput":
+        run_throughput(args.steps, args.repeats, not args.no_write)
+        return
+    if args.part == "superres":
+        run_superres(seeds, modes, args.overrides)
+    elif args.part == "digits":
+        run_digits(seeds, tasks, modes, args.overrides)
+    elif args.part == "mnist":
+        run_mnist(seeds, tasks, modes, args.mnist_epochs, args.overrides)
+    payload = _load()
+    if args.part != "report" and payload["rows"]:
+        _save(payload)
+    print(_markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
