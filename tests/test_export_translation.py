@@ -214,3 +214,115 @@ def test_grpc_responses_for_translate(run, exported):
     with pytest.raises(serving.TFServingError, match="the request asked for 2"):
         serving.decode_grpc_response(response, "translate_png",
                                      inputs=serving.translate_png_inputs(pngs[:2]))
+
+
+def _decode_b64(v):
+    import base64
+
+    if isinstance(v, dict) and set(v) == {"b64"}:
+        return base64.b64decode(v["b64"])
+    return [_decode_b64(x) for x in v] if isinstance(v, list) else v
+
+
+def _encode(name, value):
+    import base64
+
+    if name.endswith("_bytes"):
+        return [{"b64": base64.b64encode(bytes(b)).decode()} for b in value]
+    return value.tolist()
+
+
+class _FakeTFServing:
+    """Loopback stand-in for TF Serving's REST predict API running a real export: b64 inputs
+    decoded, ``*_bytes`` outputs base64-encoded, a lone output's name dropped (as TF Serving
+    documents for its row and columnar formats)."""
+
+    def __init__(self, exp):
+        import http.server
+        import threading
+
+        module = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                module.requests.append(body)
+                fn = exp.signatures[body.get("signature_name", "serving_default")]
+                specs = fn.structured_input_signature[1]
+                columnar = "inputs" in body
+                raw = body["inputs"] if columnar else {
+                    k: [inst[k] for inst in body["instances"]] for k in body["instances"][0]}
+                try:
+                    args = {k: tf.constant(_decode_b64(v), dtype=specs[k].dtype) for k, v in raw.items()}
+                    out = {k: v.numpy() for k, v in fn(**args).items()}
+                    if len(out) == 1:
+                        ((name, value),) = out.items()
+                        value = _encode(name, value)
+                        payload = {"outputs": value} if columnar else {"predictions": value}
+                    elif columnar:
+                        payload = {"outputs": {k: _encode(k, v) for k, v in out.items()}}
+                    code = 200
+                except tf.errors.InvalidArgumentError as e:
+                    payload, code = {"error": e.message}, 400  # the whole message, as TF Serving
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.requests = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def test_rest_predict_round_trip_for_translate_on_loopback(run, exported):
+    exp, fake = exported.exp, _FakeTFServing(exported.exp)
+    try:
+        pngs = [_png(a) for a in to_uint8(run.sources[:3])]
+        for fmt in ("row", "columnar"):
+            out = serving.rest_predict(fake.url, "edges", serving.translate_png_inputs(pngs),
+                                       "translate_png", format=fmt, timeout=30)
+            assert list(out["images_png_bytes"]) == exp.translate_png(pngs)
+        assert "b64" in fake.requests[0]["instances"][0]["source_png_bytes"]
+        x = run.sources[:2]
+        out = serving.rest_predict(fake.url, "edges", serving.translate_inputs(x), "translate",
+                                   format="row", timeout=30, output_shape=[SIZE, SIZE, 1])
+        np.testing.assert_allclose(out["images"], exp.translate(x), atol=1e-6)
+        with pytest.raises(serving.TFServingError, match="source images are 20x16"):
+            serving.rest_predict(fake.url, "edges", serving.translate_inputs(np.zeros((1, 20, 16, 1))),
+                                 "translate", timeout=30)
+        with pytest.raises(serving.TFServingError, match="a PNG has 3 channel"):
+            serving.rest_predict(fake.url, "edges", serving.translate_png_inputs(
+                [_png(np.zeros((16, 16, 3), np.uint8))]), "translate_png", timeout=30)
+    finally:
+        fake.close()
+
+
+def _has_serving_api():
+    try:
+        from tensorflow_serving.apis import predict_pb2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_serving_api(), reason="tensorflow-serving-api not installed (optional)")
+def test_grpc_requests_for_translate(run):
+    pngs = [_png(a) for a in to_uint8(run.sources[:2])]
+    req = serving.build_grpc_request("edges", serving.translate_png_inputs(pngs), "translate_png")
+    assert req.inputs["source_png_bytes"].dtype == tf.string.as_datatype_enum
+    assert list(tf.make_ndarray(req.inputs["source_png_bytes"])) == pngs
+    req = serving.build_grpc_request("edges", serving.translate_inputs(run.sources[:2]), "translate")
+    assert req.inputs["source"].dtype == tf.float32.as_datatype_enum
+    np.testing.assert_array_equal(tf.make_ndarray(req.inputs["source"]), run.sources[:2])
