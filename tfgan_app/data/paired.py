@@ -167,22 +167,6 @@ def derive(task: str, targets, *, factor: int = 4, mask: str = "center",
 #: A photo patch is kept only if its texture (mean absolute difference between neighbouring
 #: grey levels, horizontally plus vertically, in [-1, 1] units) reaches this: random crops of
 #: the sample photos are mostly sky, wall or blurred background, on which bicubic upsampling
-#: is already near-perfect, so super-resolution measured on them says nothing (README,
-#: "Image-to-image translation").
-PHOTO_MIN_TEXTURE = 0.04
-
-
-def photo_texture(patches) -> np.ndarray:
-    """``float32 [N]``: the texture of RGB ``patches [N, S, S, 3]`` in ``[-1, 1]`` (see
-    :data:`PHOTO_MIN_TEXTURE`)."""
-    g = np.asarray(patches, np.float32).mean(-1)
-    return (np.abs(np.diff(g, axis=1)).mean((1, 2))
-            + np.abs(np.diff(g, axis=2)).mean((1, 2))).astype(np.float32)
-
-
-#: A photo patch is kept only if its texture (mean absolute difference between neighbouring
-#: grey levels, horizontally plus vertically, in [-1, 1] units) reaches this: random crops of
-#: the sample photos are mostly sky, wall or blurred background, on which bicubic upsampling
 #: is already near-perfect, so super-resolution measured on them says nothing
 #: (benchmarks/results/translation.md).
 PHOTO_MIN_TEXTURE = 0.04
