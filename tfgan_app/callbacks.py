@@ -229,7 +229,10 @@ class Scheduled(keras.callbacks.Callback):
 
 class ScheduledTensorBoard(keras.callbacks.TensorBoard):
     """``keras.callbacks.TensorBoard`` whose epoch scalars are kept in memory and written when
-    ``schedule`` says so (and at the end): every epoch is still logged, in fewer writes."""
+    ``schedule`` says so (and at the end), on the background writer: every epoch is still
+    logged, in fewer writes, off the training thread. With ``update_freq="epoch"`` (the
+    default) the per-batch hook is skipped after its first call (Keras would evaluate a scalar
+    summary per logged value there that no writer records)."""
 
     def __init__(self, log_dir, schedule: Schedule, **kwargs):
         super().__init__(log_dir, **kwargs)
@@ -239,6 +242,11 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
         super().on_train_begin(logs)
         self.schedule.start()
 
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.update_freq != "epoch" or getattr(self, "_should_trace", False)
+                or getattr(self, "_should_write_train_graph", False)):
+            super().on_train_batch_end(batch, logs)
+
     def on_epoch_end(self, epoch, logs=None):
         self._buffered.append((epoch, dict(logs or {})))
         if self.schedule(epoch, (self.params or {}).get("epochs")):
@@ -246,11 +254,16 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
 
     def _flush(self):
         buffered, self._buffered = self._buffered, []
+        if buffered:
+            submit(self._write, buffered)
+
+    def _write(self, buffered):
         for epoch, logs in buffered:
-            super().on_epoch_end(epoch, logs)
+            keras.callbacks.TensorBoard.on_epoch_end(self, epoch, logs)
 
     def on_train_end(self, logs=None):
         self._flush()
+        join()  # the events are written before the writers close
         super().on_train_end(logs)
 
 

@@ -1,0 +1,218 @@
+"""The command line against fit(): `tfgan-app train` throughput over `GANModel.fit` alone.
+
+Usage: python benchmarks/cli_overhead.py [--presets a,b] [--seconds 20] [--repeats 3]
+       [--max-steps-per-epoch 125] [--quick]
+
+For every preset (or ``--presets``), shortened to a fixed number of steps:
+
+* epochs of ``k = min(the preset's steps per epoch, max(--max-steps-per-epoch, its
+  steps_per_execution))`` batches (the
+  preset's pipeline, ``.take(k)``; ``info["steps_per_epoch"] = k``, so learning-rate schedules
+  follow), and ``E`` epochs, chosen once per preset so that ``fit`` takes about ``--seconds``
+  (from a short timed ``fit``), then fixed: ``E x k`` steps, recorded in the JSON;
+* **fit**: in this process, the same settings (``train.build_gan``: jit_compile,
+  steps_per_execution), one warm-up epoch, then ``fit(epochs=E)`` without callbacks;
+* **CLI**: the whole ``tfgan-app train --preset P --epochs E+1`` process minus the whole
+  ``--epochs 1`` process (wall time, fresh run directories): the start-up (imports, data,
+  building, tracing, the first epoch, the final writes and report) is in both and cancels;
+  what remains is ``E`` epochs with every bit of the run's bookkeeping at its defaults;
+* ratio = CLI steps/s over fit steps/s (target >= 0.8 for every preset).
+
+Rows run interleaved (fit, CLI E+1, CLI 1, fit, ...) ``--repeats`` times; medians. Start-up
+is reported separately: ``tfgan-app --help`` and the time from launching ``--epochs 1`` to its
+first training step. A preset whose data is not available offline is listed as skipped.
+Writes benchmarks/results/cli_overhead.json (``--quick``: a 1-repeat smoke run with small
+budgets, written to the temporary directory, never to results/). Timings taken while other
+processes use the CPU are noise: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from _common import cpu_name, machine, table, write  # noqa: E402
+
+#: Run inside the CLI process: the preset's pipeline cut to K batches per epoch, and the time
+#: of the first training step printed; then exactly `tfgan-app train ...`.
+DRIVER = r"""
+import os, sys, time
+import keras
+from tfgan_app import train
+K = int(os.environ["CLI_OVERHEAD_STEPS"])
+real = train.make_dataset
+
+def short(settings):
+    ds, info = real(settings)
+    return ds.take(K), {**info, "steps_per_epoch": K}
+
+class First(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0 and not getattr(self, "done", False):
+            self.done = True
+            print(f"FIRST_STEP {time.time():.6f}", file=sys.stderr, flush=True)
+
+real_train = train.train
+
+def traced(settings, out, **kw):
+    kw["extra_callbacks"] = [*kw.get("extra_callbacks", ()), First()]
+    return real_train(settings, out, **kw)
+
+train.make_dataset, train.train = short, traced
+from tfgan_app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def steps_per_epoch(preset: str, cap: int) -> tuple[int, dict]:
+    from tfgan_app import train
+
+    settings = train.resolve_settings(preset)
+    ds, info = train.make_dataset(settings)
+    n = int(ds.cardinality())
+    if n < 0:
+        n = info.get("steps_per_epoch") or int(info["num_examples"]) // int(settings["batch_size"])
+    # never below one compiled call (steps_per_execution): a partial call retraces
+    cap = max(cap, int(settings.get("steps_per_execution") or 1))
+    return max(1, min(int(n), cap)), settings
+
+
+def fit_runner(preset: str, k: int):
+    """``run(epochs) -> seconds`` of ``fit`` without callbacks, after one warm-up epoch."""
+    import keras
+
+    from tfgan_app import train
+
+    settings = train.resolve_settings(preset)
+    keras.utils.set_random_seed(int(settings["seed"]))
+    ds, info = train.make_dataset(settings)
+    ds = ds.take(k)
+    gan = train.build_gan(settings, {**info, "steps_per_epoch": k})
+    gan.fit(ds, epochs=1, verbose=0, shuffle=False)  # tracing, compilation
+
+    def run(epochs):
+        t0 = time.perf_counter()
+        gan.fit(ds, epochs=epochs, verbose=0, shuffle=False)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def cli_run(preset: str, k: int, epochs: int, workdir: str) -> tuple[float, float]:
+    """Wall seconds of the whole ``tfgan-app train`` process, and launch -> first step."""
+    out = tempfile.mkdtemp(prefix=f"{preset}-{epochs}-", dir=workdir)
+    env = {**os.environ, "CLI_OVERHEAD_STEPS": str(k), "PYTHONPATH": REPO,
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-c", DRIVER, "train", "--preset", preset, "--epochs", str(epochs),
+           "--out", out, "--quiet", "--overwrite"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"tfgan-app train --preset {preset} failed: {proc.stderr[-800:]}")
+    first = [float(line.split()[1]) for line in proc.stderr.splitlines()
+             if line.startswith("FIRST_STEP ")]
+    return wall, (first[0] - t0) if first else float("nan")
+
+
+def help_seconds(repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "tfgan_app.cli", "--help"], cwd=REPO,
+                       capture_output=True, env={**os.environ, "PYTHONPATH": REPO}, check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(preset, args, workdir) -> dict:
+    k, settings = steps_per_epoch(preset, args.max_steps_per_epoch)
+    fit = fit_runner(preset, k)
+    probe = max(1, min(5, math.ceil(200 / k)))
+    rate = probe * k / fit(probe)
+    epochs = max(2, round(args.seconds * rate / k))
+    fit_rates, cli_rates, startups, firsts = [], [], [], []
+    for _ in range(args.repeats):  # interleaved
+        fit_rates.append(epochs * k / fit(epochs))
+        long_wall, _ = cli_run(preset, k, epochs + 1, workdir)
+        short_wall, first = cli_run(preset, k, 1, workdir)
+        # (a difference at or below zero: the machine was busy; the run counts as NaN)
+        diff = long_wall - short_wall
+        cli_rates.append(epochs * k / diff if diff > 0 else float("nan"))
+        startups.append(short_wall)
+        firsts.append(first)
+    fit_rate = statistics.median(fit_rates)
+    cli_rate = statistics.median([r for r in cli_rates if r == r] or [float("nan")])
+    return {"preset": preset, "steps_per_epoch": k, "epochs": epochs, "steps": epochs * k,
+            "batch_size": int(settings["batch_size"]),
+            "fit_steps_per_s": fit_rate, "cli_steps_per_s": cli_rate,
+            "ratio": cli_rate / fit_rate, "ok": cli_rate / fit_rate >= 0.8,
+            "cli_one_epoch_process_s": statistics.median(startups),
+            "launch_to_first_step_s": statistics.median(firsts),
+            "runs_fit_steps_per_s": [round(r, 1) for r in fit_rates],
+            "runs_cli_steps_per_s": [round(r, 1) for r in cli_rates]}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--presets", default=None, help="comma-separated (default: every preset)")
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="fit time per timed run, which fixes each preset's number of steps")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--max-steps-per-epoch", type=int, default=125)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1 repeat, 2 s budgets, 10 steps per epoch at most; the "
+                        "JSON goes to the temporary directory")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats, args.seconds = 1, min(args.seconds, 2.0)
+        args.max_steps_per_epoch = min(args.max_steps_per_epoch, 10)
+    from tfgan_app import presets
+
+    names = args.presets.split(",") if args.presets else presets.names()
+    unknown = sorted(set(names) - set(presets.names()))
+    if unknown:
+        p.error(f"unknown presets {unknown}; expected some of {presets.names()}")
+    rows, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="cli-overhead-") as workdir:
+        for name in names:
+            try:
+                row = measure(name, args, workdir)
+            except (RuntimeError, OSError, ValueError) as e:  # e.g. data not available offline
+                skipped[name] = " ".join(str(e).split())[:300]
+                print(f"{name}: skipped ({skipped[name][:120]})", flush=True)
+                continue
+            rows.append(row)
+            print(f"{name}: fit {row['fit_steps_per_s']:.1f} steps/s, CLI "
+                  f"{row['cli_steps_per_s']:.1f} steps/s, ratio {row['ratio']:.2f}", flush=True)
+    help_s = help_seconds(3)
+    print(f"\nCPU: {cpu_name()}; `tfgan-app --help`: {help_s:.2f} s\n")
+    print(table(rows, ["preset", "steps", "fit_steps_per_s", "cli_steps_per_s", "ratio",
+                       "launch_to_first_step_s"]))
+    payload = {"seconds": args.seconds, "repeats": args.repeats,
+               "max_steps_per_epoch": args.max_steps_per_epoch, "help_seconds": help_s,
+               "rows": rows, "skipped": skipped, "target_ratio": 0.8,
+               "all_ok": bool(rows) and all(r["ok"] for r in rows) and not skipped}
+    if args.quick:
+        path = os.path.join(tempfile.gettempdir(), "cli_overhead.quick.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"machine": machine(), **payload}, f, indent=2)
+    else:
+        path = write("cli_overhead", payload)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
