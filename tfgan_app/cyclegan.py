@@ -401,6 +401,9 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
         variables = self._variables(nets)
         optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
+    # No Python control flow depends on tensors below: skipping AutoGraph's conversion of the
+    # step (and of everything it calls) roughly halves the time fit() takes to trace it.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         if not hasattr(self, "gan_loss"):
             raise RuntimeError("call compile() before fit()")
@@ -421,6 +424,7 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
         self._apply(self.d_optimizer, scaled, tape, self.discriminators)
         return self._log({**terms, **d_terms})
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         a, b = self._unpack(data)
         terms, (fake_a, fake_b) = self.generator_losses(a, b, training=False)
