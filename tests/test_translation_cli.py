@@ -120,12 +120,13 @@ def test_evaluate_reports_metrics_beside_the_baseline(run_dir, capsys):
 
 def test_evaluator_without_labels_and_on_the_baseline_itself():
     from tfgan_app.data.paired import derived_pairs, naive_translation
-    from tfgan_app.evaluation import Evaluator, TranslationEvaluator
+    from tfgan_app.evaluation import Evaluator, TranslationEvaluator, default_metrics
 
     info = derived_pairs("photos", {"name": "superres", "factor": 4}, image_size=16,
                          num_patches=64, batch_size=32)[1]
     ev = Evaluator(info, num_samples=40)
     assert isinstance(ev, TranslationEvaluator) and ev.metrics == ("psnr", "ssim", "l1")
+    assert default_metrics(info) == ev.metrics  # photos have no labels: no accuracy
     assert ev.sources.shape == (40, 4, 4, 3) and ev.targets.shape == (40, 16, 16, 3)
     same = ev.evaluate(lambda s: naive_translation(s, (16, 16, 3)))
     assert same == ev.baseline() and 10 < same["psnr"] < 40

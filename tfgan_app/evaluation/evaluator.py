@@ -126,10 +126,9 @@ def default_metrics(data) -> tuple:
     dataset name, with the default extractor: the kind's ``default_metrics`` less those the
     data cannot give (``mode_coverage`` for the d2l Gaussian, which has no modes)."""
     kind = kinds.kind_of(data)
-    if kind.is_image:
+    provides = evaluator_class(kind).provided_by(data)
+    if provides is None:
         return tuple(kind.default_metrics)
-    provides = {"data"} | ({"modes"} if _point_modes(kinds.toy_spec(data))[0] is not None
-                           else set())
     return tuple(m for m in kind.default_metrics if _reg.get_metric(m).needs <= provides)
 
 
@@ -233,6 +232,12 @@ class Evaluator:
         """Protocol lines beyond the metrics' own (see :func:`registry.protocol`)."""
         return {}
 
+    @classmethod
+    def provided_by(cls, data) -> set | None:
+        """What a data description gives the metrics (``Metric.needs``), or ``None`` when
+        that depends on the extractor (images)."""
+        return None
+
     #: The column names of ``floor()`` and ``baseline()`` in tables.
     floor_label = "real floor"
     baseline_label = None
@@ -317,6 +322,11 @@ class PointEvaluator(Evaluator):
     [N, 2]``).
     """
 
+    @classmethod
+    def provided_by(cls, data) -> set:
+        has_modes = _point_modes(kinds.toy_spec(data))[0] is not None
+        return {"data"} | ({"modes"} if has_modes else set())
+
     def _setup(self, real, extractor, num_samples, cache_dir):
         spec = kinds.toy_spec(real)
         if spec is None:
@@ -329,7 +339,7 @@ class PointEvaluator(Evaluator):
             raise ValueError("extractor applies to images only; 2-D points are compared raw")
         self.spec = spec
         self.modes, self.std = _point_modes(spec)
-        self.provides = {"data"} | ({"modes"} if self.modes is not None else set())
+        self.provides = self.provided_by(spec)
         self.num_samples = int(num_samples or _cov.VEEGAN_NUM_SAMPLES)
         n_ref = max(self.num_samples, _cov.VEEGAN_NUM_SAMPLES)
         self.reference = sample_toy_points(spec, n_ref, seed=1)

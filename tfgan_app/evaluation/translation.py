@@ -67,6 +67,17 @@ class TranslationEvaluator(Evaluator):
     floor_label = "real targets"
     baseline_label = "input baseline"
 
+    @staticmethod
+    def _labelled(data):
+        """``(labels_of, classifier_of)`` of a labelled offline source, or ``None``."""
+        if not isinstance(data, dict) or data.get("reader"):
+            return None
+        return LABELLED_SOURCES.get(data.get("source"))
+
+    @classmethod
+    def provided_by(cls, data) -> set:
+        return {"data"} | ({"labels"} if cls._labelled(data) else set())
+
     def _setup(self, real, extractor, num_samples, cache_dir):
         from tfgan_app.data.paired import heldout_pairs
 
@@ -84,12 +95,12 @@ class TranslationEvaluator(Evaluator):
         self.sources, self.targets = sources[:n], targets[:n]
         self.num_samples = n
         self.task = dict(real.get("task") or {})
-        labelled = LABELLED_SOURCES.get(real.get("source"))
+        labelled = self._labelled(real)
         self.labels = labelled[0](real, n) if labelled else None
         self._classifier_of = labelled[1] if labelled else None
         self._classifier = None
         self._cache_dir = cache_dir
-        self.provides = {"data"} | ({"labels"} if self.labels is not None else set())
+        self.provides = self.provided_by(real)
         self.info.update({
             "data": real.get("name"), "kind": self.kind.name, "task": self.task,
             "num_reference": n, "num_heldout": n,
