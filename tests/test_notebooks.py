@@ -40,6 +40,7 @@ SMALL = {
     "06_tuning.ipynb": {"MAX_TRIALS": 2, "EPOCHS": 2},
     "07_export_and_serving.ipynb": {"EPOCHS": 1},
     "08_distributed.ipynb": {"EPOCHS": 2},
+    "09_image_to_image.ipynb": {"EPOCHS": 1, "BASE_FILTERS": 8},
 }
 
 
