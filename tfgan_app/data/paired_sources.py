@@ -203,7 +203,7 @@ def _plan_sizes(native_s, native_t, image_size, source_size, where):
         return tuple(native_s), tuple(native_t), False
     if source_size is None:
         f = native_t[0] // max(1, native_s[0]) if native_s != native_t else 1
-        f = f if f in (2, 4) and native_t[1] == f * native_s[1] else 1
+        f = f if f in (2, 4) and tuple(native_t) == (f * native_s[0], f * native_s[1]) else 1
         source_size = (size[0] // f, size[1] // f)
     src = P.normalize_image_size(source_size)
     size_factor(src, size, f"{where} (image_size {size}, source_size {src})")
@@ -374,11 +374,10 @@ def _tfds_elements(name, split, *, source_key, target_key, image_size, source_si
         raise ValueError(f"TFDS dataset {name!r} has variable image sizes ({sk}: "
                          f"{(sh, sw, cs)}, {tk}: {(th, tw, ct)}); pass image_size (and "
                          "source_size for super-resolution)")
-    if image_size is None:
-        src_hw, tgt_hw, resize = _plan_sizes((sh, sw), (th, tw), None, None, f"TFDS {name!r}")
-    else:
-        size = P.normalize_image_size(image_size)
-        src_hw, tgt_hw, resize = _plan_sizes(size, size, size, source_size, f"TFDS {name!r}")
+    fixed = None not in (sh, sw, th, tw)
+    src_hw, tgt_hw, resize = _plan_sizes((sh, sw) if fixed else (1, 1),
+                                         (th, tw) if fixed else (1, 1), image_size,
+                                         source_size, f"TFDS {name!r}")
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
     except Exception as e:
@@ -450,7 +449,8 @@ def heldout_from_info(info: dict, n: int | None = None):
             r["path"], "test", direction=r["direction"], image_size=r["image_size"],
             source_size=r["source_size"], channels=r["channels"],
             heldout_fraction=r["heldout_fraction"], seed=int(r["seed"] or 0),
-            validate=r.get("validate", "full"))
+            # checked in full when the training data was built; structure only here
+            validate="none" if r.get("validate") == "none" else "quick")
     elif r.get("kind") == "tfds":
         elements = _tfds_elements(r["name"], r["split"], source_key=r["source_key"],
                                   target_key=r["target_key"], image_size=r["image_size"],
