@@ -45,13 +45,13 @@ import tensorflow as tf
 from tfgan_app import _tfgan, replication
 from tfgan_app import losses as losses_lib
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
+from tfgan_app.model import GANModel, ema_copy, ema_update, gan_optimizers
 from tfgan_app.options import TrainingOptions, training_options
 from tfgan_app.randomness import SeededTraining
 
 #: The training options CycleGAN implements; the others must keep their defaults.
 SUPPORTED_OPTIONS = ("loss", "loss_options", "ema_decay", "jit_compile", "steps_per_execution")
 DIRECTIONS = ("a_to_b", "b_to_a")
-_DEFAULT_LR = 2e-4
 _LOGS = ("g_loss", "d_loss", "g_adv_ab", "g_adv_ba", "cycle", "identity", "d_a", "d_b")
 
 
@@ -273,46 +273,19 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
         if self.gan_loss.needs_aux:
             raise ValueError("the 'acgan' loss needs class labels; unpaired images have none")
         self.options = opts.replace(loss=self.gan_loss.get_config(), loss_options={})
-        self.d_optimizer = keras.optimizers.get(
-            d_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
-        self.g_optimizer = keras.optimizers.get(
-            g_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
-        if self.d_optimizer is self.g_optimizer:
-            raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
-                             "instances (each keeps its own state)")
-        if any(layer.compute_dtype == "float16" for net in (*self.generators,
-                                                            *self.discriminators)
-               for layer in net._flatten_layers()):
-            LSO = keras.optimizers.LossScaleOptimizer
-            self.d_optimizer = self.d_optimizer if isinstance(self.d_optimizer, LSO) \
-                else LSO(self.d_optimizer)
-            self.g_optimizer = self.g_optimizer if isinstance(self.g_optimizer, LSO) \
-                else LSO(self.g_optimizer)
-        self.d_optimizer.build(self._variables(self.discriminators))
-        self.g_optimizer.build(self._variables(self.generators))
+        float16 = any(layer.compute_dtype == "float16"
+                      for net in (*self.generators, *self.discriminators)
+                      for layer in net._flatten_layers())
+        self.d_optimizer, self.g_optimizer = gan_optimizers(
+            d_optimizer, g_optimizer, float16, self._variables(self.discriminators),
+            self._variables(self.generators))
         if opts.ema_decay is not None and self.ema_generator_ab is None:
-            self.ema_generator_ab, self.ema_generator_ba = (self._ema_copy(g)
-                                                            for g in self.generators)
+            self.ema_generator_ab, self.ema_generator_ba = (ema_copy(g) for g in self.generators)
 
-    @staticmethod
-    def _ema_copy(generator):
-        copy = keras.models.clone_model(generator)
-        copy.set_weights(generator.get_weights())
-        copy.trainable = False
-        return copy
-
-    def get_compile_config(self):
-        if not getattr(self, "compiled", False) or getattr(self, "options", None) is None:
-            return None
-        return {"d_optimizer": keras.optimizers.serialize(self.d_optimizer),
-                "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
-                **{k: v for k, v in self.options.as_dict().items() if k in SUPPORTED_OPTIONS}}
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        d_opt = keras.optimizers.deserialize(config.pop("d_optimizer"))
-        g_opt = keras.optimizers.deserialize(config.pop("g_optimizer"))
-        self.compile(d_optimizer=d_opt, g_optimizer=g_opt, **config)
+    # The same two-optimizer compile config as GANModel's: both optimizers and every training
+    # option (the unsupported ones at their defaults, which compile accepts).
+    get_compile_config = GANModel.get_compile_config
+    compile_from_config = GANModel.compile_from_config
 
     def get_config(self):
         nets = {k: keras.saving.serialize_keras_object(getattr(self, k))
@@ -436,12 +409,8 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
         return self._distributed_logs({k: t.result() for k, t in self.trackers.items()})
 
     def _update_ema(self):
-        d = self.options.ema_decay
-        for ema, gen in ((self.ema_generator_ab, self.generator_ab),
-                         (self.ema_generator_ba, self.generator_ba)):
-            trainable = {id(w) for w in gen.trainable_weights}
-            for ema_w, w in zip(ema.weights, gen.weights):
-                ema_w.assign(d * ema_w + (1.0 - d) * w if id(w) in trainable else w)
+        ema_update(self.ema_generator_ab, self.generator_ab, self.options.ema_decay)
+        ema_update(self.ema_generator_ba, self.generator_ba, self.options.ema_decay)
 
     # ------------------------------------------------------------------ inference
 

@@ -62,6 +62,43 @@ from tfgan_app.sampling import latent_vectors  # noqa: F401  (the one latent sam
 
 _DEFAULT_LR = 2e-4
 
+def gan_optimizers(d_optimizer, g_optimizer, float16: bool, d_variables, g_variables):
+    """``(d_optimizer, g_optimizer)`` of a GAN's ``compile``, built on their variables.
+
+    Names or instances (default ``Adam(2e-4, beta_1=0.5)``, DCGAN's); they must be two
+    instances. Only ``self.optimizer`` is wrapped automatically by Keras: with ``float16``
+    (a network computes in float16) both are wrapped in ``LossScaleOptimizer`` here.
+    bfloat16 has float32's range: no loss scaling.
+    """
+    d_opt = keras.optimizers.get(d_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
+    g_opt = keras.optimizers.get(g_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
+    if d_opt is g_opt:
+        raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
+                         "instances (each keeps its own state)")
+    if float16:
+        LSO = keras.optimizers.LossScaleOptimizer
+        d_opt, g_opt = (o if isinstance(o, LSO) else LSO(o) for o in (d_opt, g_opt))
+    d_opt.build(d_variables)
+    g_opt.build(g_variables)
+    return d_opt, g_opt
+
+
+def ema_copy(generator):
+    """A non-trainable clone of ``generator`` with its current weights (the EMA's start)."""
+    copy = keras.models.clone_model(generator)
+    copy.set_weights(generator.get_weights())
+    copy.trainable = False
+    return copy
+
+
+def ema_update(ema, generator, decay) -> None:
+    """One EMA step: ``ema_w = decay * ema_w + (1 - decay) * w`` for trainable weights; the
+    others (batch-norm statistics) are copied."""
+    trainable = {id(w) for w in generator.trainable_weights}
+    for ema_w, w in zip(ema.weights, generator.weights):
+        ema_w.assign(decay * ema_w + (1.0 - decay) * w if id(w) in trainable else w)
+
+
 def _run_steps(data, epochs, steps_per_epoch) -> int:
     """Training steps of a whole ``fit()`` run: ``epochs`` x steps per epoch."""
     steps = steps_per_epoch
@@ -193,30 +230,14 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
                              "discriminator returns (logits, class_logits)")
         # The loss's options are inside its config: one source of truth when reloaded.
         self.options = opts.replace(loss=self.gan_loss.get_config(), loss_options={})
-        self.d_optimizer = keras.optimizers.get(
-            d_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
-        self.g_optimizer = keras.optimizers.get(
-            g_optimizer or keras.optimizers.Adam(_DEFAULT_LR, beta_1=0.5))
-        if self.d_optimizer is self.g_optimizer:
-            raise ValueError("d_optimizer and g_optimizer must be two different optimizer "
-                             "instances (each keeps its own state)")
-        # Only `self.optimizer` is wrapped automatically by Keras: wrap both here when either
-        # network computes in float16. bfloat16 has float32's range: no loss scaling.
-        if self._computes_in_float16():
-            LSO = keras.optimizers.LossScaleOptimizer
-            if not isinstance(self.d_optimizer, LSO):
-                self.d_optimizer = LSO(self.d_optimizer)
-            if not isinstance(self.g_optimizer, LSO):
-                self.g_optimizer = LSO(self.g_optimizer)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer, self.g_optimizer = gan_optimizers(
+            d_optimizer, g_optimizer, self._computes_in_float16(),
+            self.discriminator.trainable_variables, self.generator.trainable_variables)
         self._penalties = active_penalties(self.options)
         self._compile_augmentation(self.options)
         self._noise_horizon = self.options.instance_noise_steps
         if opts.ema_decay is not None and getattr(self, "ema_generator", None) is None:
-            self.ema_generator = keras.models.clone_model(self.generator)
-            self.ema_generator.set_weights(self.generator.get_weights())
-            self.ema_generator.trainable = False
+            self.ema_generator = ema_copy(self.generator)
 
     def fit(self, *args, **kwargs):
         """``keras.Model.fit``. With ``instance_noise`` on and ``instance_noise_steps=None``,
@@ -456,10 +477,7 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         return tf.no_op()
 
     def _update_ema(self):
-        d = self.options.ema_decay
-        trainable = {id(w) for w in self.generator.trainable_weights}
-        for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
-            ema_w.assign(d * ema_w + (1.0 - d) * w if id(w) in trainable else w)
+        ema_update(self.ema_generator, self.generator, self.options.ema_decay)
 
     def train_step(self, data):
         if not hasattr(self, "gan_loss"):
