@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfgan_app import _tfgan, builders
-from tfgan_app.cyclegan import CycleGAN, HistoryPool, LinearDecay, cycle_consistency_loss
+from tfgan_app import _tfgan, builders, kinds
+from tfgan_app.cyclegan import (CycleGAN, CycleGrid, HistoryPool, LinearDecay,
+                                cycle_consistency_loss)
 from tfgan_app.data import unpaired as U
 
 S = 16  # image side in these tests
@@ -19,7 +20,7 @@ def _nets(shape_a=(S, S, 1), shape_b=(S, S, 1), seed=0):
     keras.utils.set_random_seed(seed)
 
     def gen(src, out):
-        return builders.resnet_generator(out, src[-1], num_blocks=2, base_filters=8,
+        return builders.resnet_generator(out, src[-1], num_blocks=1, base_filters=8,
                                          downsamplings=1)
 
     def disc(shape):
@@ -126,6 +127,13 @@ def test_unpaired_folders_and_their_errors(tmp_path):
     assert ds.info["domain_examples"] == {"a": 5, "b": 3}
     with pytest.raises(ValueError, match="testA"):
         U.from_folders(tmp_path, "test", batch_size=2)
+    assert U.heldout_domains(ds.info, 2) is None  # no test folders: no pictures
+    for d in ("testA", "testB"):
+        (tmp_path / d).mkdir()
+        for i in range(2):
+            _png(tmp_path / d / f"{i}.png", seed=100 + i)
+    held_a, held_b = U.heldout_domains(ds.info, 2)
+    assert held_a.shape == held_b.shape == (2, 6, 6, 1)
     for f in (tmp_path / "trainB").iterdir():
         f.unlink()
     with pytest.raises(ValueError, match=r"domain B \(trainB\).*no images.*trainB"):
@@ -287,6 +295,7 @@ def test_training_moves_g_towards_the_unseen_true_mapping(trained):
     assert logs["identity"] == [0.0]
     # held-out L1 of G(a) against T(a), which training never saw as a pair
     assert after < 0.8 * before, (before, after)
+    print(f"held-out L1 of G(a) vs T(a): {before:.3f} untrained, {after:.3f} trained")
     assert int(gan.pool_a.count.numpy()) == int(gan.pool_b.count.numpy()) == 50
     ema = gan.translate(heldout_a[:4])
     assert not np.allclose(ema, gan.translate(heldout_a[:4], use_ema=False))
@@ -314,3 +323,25 @@ def test_save_load_round_trip_and_resume_with_the_same_pool(trained, tmp_path):
         model.train_step(batch)  # eagerly: tracing two more steps would cost more
     for w, v in zip(gan.weights, loaded.weights):
         np.testing.assert_array_equal(np.asarray(w), np.asarray(v), err_msg=w.path)
+
+
+def test_cyclegan_kind_builds_the_model_and_pictures_both_cycles(trained, tmp_path):
+    info = U.offline(image_size=S, batch_size=8).info
+    kind = kinds.kind_of(info)
+    assert kind.name == "cyclegan"
+    spec_g = {"builder": "resnet", "num_blocks": 1, "base_filters": 4, "downsamplings": 1}
+    spec_d = {"builder": "patchgan", "conditional": False, "base_filters": 4,
+              "receptive_field": 16, "norm": "instance"}
+    shapes = {"data_shape": tuple(info["data_shape"]), "source_shape": info["source_shape"]}
+    model = kind.build_model(builders.build("generator", spec_g, **shapes),
+                             builders.build("discriminator", spec_d, **shapes),
+                             {"generator": spec_g, "discriminator": spec_d, "seed": 0,
+                              "cyclegan": {"identity_weight": 0.0}})
+    assert isinstance(model, CycleGAN) and model.shape_a == model.shape_b == (S, S, 1)
+    gan = trained[0]
+    a, b = U.heldout_domains(info, 3)
+    cb = CycleGrid(str(tmp_path), a, b)
+    cb.set_model(gan)
+    cb.on_epoch_end(0)
+    picture = np.asarray(Image.open(tmp_path / "epoch_0001.png"))
+    assert picture.shape == (4 * (3 * (S + 1) + 1), 4 * (6 * (S + 1) + 1))  # 3 rows, 6 columns

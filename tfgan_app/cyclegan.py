@@ -38,11 +38,14 @@ second half of training, is :class:`LinearDecay` (pass it to the optimizers).
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_app import _tfgan, replication
+from tfgan_app import _tfgan, images, replication
+from tfgan_app.callbacks import due
 from tfgan_app import losses as losses_lib
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
 from tfgan_app.model import GANModel, ema_copy, ema_update, gan_optimizers
@@ -438,3 +441,41 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
                              f"[N, {', '.join(map(str, want))}], got {x.shape}")
         return np.concatenate([np.asarray(gen(x[i:i + batch_size], training=False), np.float32)
                                for i in range(0, len(x), batch_size)])
+
+
+def cycle_grid(gan, a, b) -> np.ndarray:
+    """One ``uint8`` picture of both cycles: a row per example, columns
+    ``a | G(a) | F(G(a)) | b | F(b) | G(F(b))`` (images of the two domains brought to B's size
+    with nearest-neighbour resizing and to 3 channels when either domain has colour)."""
+    g_a = gan.translate(a)
+    f_b = gan.translate(b, "b_to_a")
+    cols = [np.asarray(a, np.float32), g_a, gan.translate(g_a, "b_to_a"),
+            np.asarray(b, np.float32), f_b, gan.translate(f_b)]
+    n = min(len(a), len(b))
+    size = gan.shape_b[:2]
+    cols = [tf.image.resize(c[:n], size, method="nearest").numpy() for c in cols]
+    channels = max(c.shape[-1] for c in cols)
+    cols = [np.repeat(c, channels, axis=-1) if c.shape[-1] != channels else c for c in cols]
+    rows = np.stack(cols, axis=1).reshape((-1, *size, channels))
+    return images.tile(images.to_uint8(rows), cols=6)
+
+
+class CycleGrid(keras.callbacks.Callback):
+    """Every ``every`` epochs and after the last: ``out_dir/epoch_XXXX.png`` of
+    :func:`cycle_grid` on fixed held-out images (and a TensorBoard image ``cycles``)."""
+
+    def __init__(self, out_dir: str, a, b, every: int = 1, scale: int = 4,
+                 tensorboard_dir: str | None = None):
+        super().__init__()
+        self.out_dir, self.a, self.b = out_dir, a, b
+        self.every, self.scale, self.tensorboard_dir = max(1, int(every)), scale, tensorboard_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not due(epoch, self.every, int((self.params or {}).get("epochs") or 0)):
+            return
+        grid = cycle_grid(self.model, self.a, self.b)
+        images.save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
+                        self.scale)
+        if self.tensorboard_dir:
+            with tf.summary.create_file_writer(self.tensorboard_dir).as_default():
+                tf.summary.image("cycles", grid[None], step=epoch + 1)

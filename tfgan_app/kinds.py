@@ -199,6 +199,37 @@ TRANSLATION = Kind("translation", "images translated from paired source images",
                    make_model=_translation_model,
                    export_signatures=("serving_default", "translate", "translate_png"))
 
+def _cyclegan_model(generator, discriminator, settings):
+    """G and D_B come from the run's builders (B = data_shape, A = source_shape); F and D_A
+    are built from the same specs for the other direction (:mod:`tfgan_app.cyclegan`)."""
+    from tfgan_app import builders
+    from tfgan_app.cyclegan import CycleGAN
+
+    shape_a, shape_b = tuple(generator.inputs[0].shape[1:]), tuple(generator.outputs[0].shape[1:])
+    f = builders.build("generator", settings["generator"], data_shape=shape_a,
+                       source_shape=shape_b)
+    d_a = builders.build("discriminator", settings["discriminator"], data_shape=shape_a)
+    return CycleGAN(generator, f, d_a, discriminator, seed=int(settings["seed"]),
+                    **(settings.get("cyclegan") or {}))
+
+
+def _cyclegan_callbacks(run, info, every):
+    from tfgan_app.cyclegan import CycleGrid
+    from tfgan_app.data.unpaired import heldout_domains
+
+    held = heldout_domains(info, 8)
+    return [] if held is None else [CycleGrid(run.path(run.SAMPLES), *held, every=every,
+                                              tensorboard_dir=run.path(run.LOGS))]
+
+
+#: Unpaired translation (:class:`tfgan_app.cyclegan.CycleGAN`): pictured as both cycles,
+#: a | G(a) | F(G(a)) | b | F(b) | G(F(b)). Evaluation and export are not wired yet (#19).
+CYCLEGAN = dataclasses.replace(
+    TRANSLATION, name="cyclegan", description="images translated between unpaired domains",
+    matches=lambda data, shape, num_classes: isinstance(data, dict) and bool(
+        data.get("unpaired")),
+    callbacks=_cyclegan_callbacks, make_model=_cyclegan_model)
+
 _REGISTRY: list[Kind] = []
 
 
@@ -208,7 +239,7 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-for _k in (POINTS, IMAGES, CONDITIONAL_IMAGES, TRANSLATION):
+for _k in (POINTS, IMAGES, CONDITIONAL_IMAGES, TRANSLATION, CYCLEGAN):
     register(_k)
 
 
