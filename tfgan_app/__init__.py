@@ -18,11 +18,12 @@ _ATTRIBUTES = {
     "GANModel": "tfgan_app.model",
     "latent_vectors": "tfgan_app.sampling",
     "RunDir": "tfgan_app.rundir",
+    "CycleGAN": "tfgan_app.cyclegan",
 }
 _SUBMODULES = ("builders", "callbacks", "data", "losses", "evaluation", "export", "serving",
                "presets", "train", "rundir", "tuning", "distribute", "kinds", "options",
                "penalties", "sampling", "images", "checkpoint", "remedies", "model",
-               "keras_workarounds", "randomness", "replication", "doctor")
+               "keras_workarounds", "randomness", "replication", "doctor", "cyclegan")
 
 __all__ = sorted([*_ATTRIBUTES, *_SUBMODULES])
 
