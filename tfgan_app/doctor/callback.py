@@ -147,7 +147,7 @@ class Doctor(keras.callbacks.Callback):
         def d_mean_logits(x):
             return tf.reshape(gan._d_forward(x, None, training=False)[0], [-1])
 
-        @tf.function
+        @tf.function(autograph=False)  # plain Python control flow; Keras calls inside
         def probe():
             fake = gan.generator(z if labels is None else [z, labels], training=False)
             out = {"fake": tf.cast(fake, tf.float32)}

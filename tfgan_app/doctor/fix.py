@@ -23,15 +23,15 @@ from tfgan_app.utils import NonFiniteError
 MAX_RESTARTS = 2
 
 
-def train(settings: dict, out_dir: str, *, max_restarts: int = MAX_RESTARTS,
-          file=sys.stderr, **kwargs) -> dict:
+def train(settings: dict, out_dir: str, *, max_restarts: int = MAX_RESTARTS, file=None,
+          **kwargs) -> dict:
     """:func:`tfgan_app.train.train` with the doctor in ``fix`` mode and restarts.
 
     Args:
       settings: resolved settings (``doctor`` is set to ``"fix"``).
       out_dir: the run directory.
       max_restarts: restarts at most.
-      file: where the restarts are announced.
+      file: where the restarts are announced (default: ``sys.stderr``).
       **kwargs: passed to :func:`tfgan_app.train.train` (``verbose``, ``resume``, ...).
 
     Returns:
@@ -46,6 +46,7 @@ def train(settings: dict, out_dir: str, *, max_restarts: int = MAX_RESTARTS,
     from tfgan_app import train as train_lib
     from tfgan_app.rundir import RunDir
 
+    file = file or sys.stderr
     settings = {**settings, "doctor": "fix"}
     fixes: list[dict] = []
     run = RunDir(out_dir)

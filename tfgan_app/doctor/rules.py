@@ -21,7 +21,7 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
   logits on a fixed training batch, a held-out real batch and the generated batch: 0 when D
   judges unseen real data like its training data, 1 when it judges it like generated data
   (the ADA paper's overfitting picture, Karras et al. 2020, fig. 1);
-* ``doctor_oscillation``: the median epoch-to-epoch change of ``d_loss`` over the last
+* ``doctor_oscillation``: the mean epoch-to-epoch change of ``d_loss`` over the last
   ``window`` epochs, relative to its mean magnitude;
 * ``doctor_probe``: 1 on the epochs the probes ran (the others carry the last values).
 
@@ -43,18 +43,19 @@ THRESHOLDS = {
     "vanish_ratio": 0.05,
     # ... while D rejects generated data: D(G(z)) below this (sigmoid losses only)
     "vanish_d_fake": 0.05,
-    # mode_collapse: fraction of the mixture's modes captured below this ...
-    "collapse_modes": 0.8,
+    # mode_collapse: the best fraction of the mixture's modes captured over the last `window`
+    # epochs below this ...
+    "collapse_modes": 0.6,
     # ... or of the classes covered (images with a classifier) below this ...
     "collapse_classes": 0.5,
-    # ... or generated/real mean pairwise feature distance below this; in each case not
-    # improving: its best over the last `window` epochs at most (1 + collapse_gain) x its best
+    # ... or generated/real mean pairwise feature distance below this (each: its best over the
+    # window); in each case not improving: that best at most (1 + collapse_gain) x its best
     # over the `window` epochs before (early in training every run is low but rising). Not
     # diagnosed while D(G(z)) < vanish_d_fake: a generator without gradient is stuck.
     "collapse_diversity": 0.35,
     "collapse_gain": 0.1,
-    # oscillation: median |d_loss(t) - d_loss(t-1)| / max(mean |d_loss|, LOSS_FLOOR) over the
-    # window above this, with the change reversing direction at least every other epoch
+    # oscillation: mean |d_loss(t) - d_loss(t-1)| / max(mean |d_loss|, LOSS_FLOOR) over the
+    # window above this, the changes reversing direction at least once (not a trend)
     "oscillation": 0.5,
     # discriminator_overfitting: held-out real judged this far from training data towards
     # generated data (0: no gap, 1: like generated data)
@@ -93,19 +94,18 @@ LOSS_FLOOR = 0.5
 
 
 def oscillation(d_loss, n: int) -> float:
-    """Median epoch-to-epoch change of the last ``n`` values over their mean magnitude (at
-    least :data:`LOSS_FLOOR`); 0 when the changes keep one direction for more than half the
-    window (a trend, not an oscillation) or with fewer than ``n`` values."""
+    """Mean epoch-to-epoch change of the last ``n`` values over their mean magnitude (at
+    least :data:`LOSS_FLOOR`); 0 when the changes keep one direction over the whole window (a
+    trend, not an oscillation) or with fewer than ``n`` values."""
     x = [float(v) for v in d_loss][-n:]
     if len(x) < n:
         return 0.0
     deltas = [b - a for a, b in zip(x, x[1:])]
     reversals = sum(a * b < 0 for a, b in zip(deltas, deltas[1:]))
-    if reversals < len(deltas) // 2:
+    if reversals == 0:
         return 0.0
-    steps = sorted(abs(d) for d in deltas)
-    median = steps[len(steps) // 2]
-    return median / max(sum(abs(v) for v in x) / len(x), LOSS_FLOOR)
+    step = sum(abs(d) for d in deltas) / len(deltas)
+    return step / max(sum(abs(v) for v in x) / len(x), LOSS_FLOOR)
 
 
 def derived(history: dict, epochs: int | None = None) -> dict:
@@ -141,8 +141,8 @@ def remedy(name: str, context: dict) -> dict:
         if loss == "minimax":
             return {"loss": "modified"}
         return {"instance_noise": 0.1}
-    if name == "mode_collapse":
-        return {"discriminator.pack": 2}  # PacGAN, as the ring/grid presets
+    if name == "mode_collapse":  # PacGAN, as the ring/grid presets; more if already packed
+        return {"discriminator.pack": 2 * int(context.get("pack") or 1)}
     if name == "oscillation":
         return {"d_lr": float(f"{min(d_lr / 10, g_lr):.3g}")}
     if name == "discriminator_overfitting":
@@ -258,14 +258,16 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
         x = h[key]
         recent, before = max(x[max(0, j - w + 1):j + 1]), max(x[max(0, j - 2 * w + 1):
                                                                    max(0, j - w + 1)] or [0.0])
-        return (x[j] < t[tkey] and recent <= (1 + t["collapse_gain"]) * before
+        return (recent < t[tkey] and recent <= (1 + t["collapse_gain"]) * before
                 and not d_wins(j))
 
     for key, tkey, what in checks:
         if key in h:
             i = _streak(h, lambda j, key=key, tkey=tkey: low(key, tkey, j), start, patience)
             if i is not None:
-                add("mode_collapse", i, f"{_fmt(h[key][i])} {what} (< {_fmt(t[tkey])})")
+                best = max(h[key][max(0, i - w + 1):i + 1])
+                add("mode_collapse", i, f"at most {_fmt(best)} {what} over {w} epochs "
+                                        f"(< {_fmt(t[tkey])}), not improving")
                 break
 
     if "doctor_oscillation" in h:
@@ -295,4 +297,5 @@ def context_from_settings(settings: dict) -> dict:
     if isinstance(loss, dict):  # a loss config
         loss = loss.get("name") or loss.get("config", {}).get("name")
     return {"loss": loss or "modified", "d_lr": settings.get("d_lr"),
-            "g_lr": settings.get("g_lr"), "epochs": settings.get("epochs")}
+            "g_lr": settings.get("g_lr"), "epochs": settings.get("epochs"),
+            "pack": (settings.get("discriminator") or {}).get("pack") or 1}
