@@ -29,9 +29,9 @@ the full recipe.
 ``--fix``: ``collapse`` and ``vanishing`` again with ``--doctor fix`` (the closed loop):
 restarts made, and modes captured (grid) / the last epoch's ``|grad G|`` over its peak.
 
-``--overhead`` times training with the doctor on against off in one process (the same
-settings, alternately, 3 times each); on a shared machine the ratio is recorded as "measured
-under load".
+``--overhead EPOCHS`` times the digits preset with the doctor on against off in one process
+(the same settings, alternately, 3 times each after a warm-up pair; the ratio of the minima,
+with the load average beside it): run it on a quiet machine.
 
 Writes benchmarks/results/doctor.{json,md}.
 """
@@ -190,6 +190,25 @@ def run_fix(name, seed) -> dict:
             "seconds": round(time.time() - t0, 1)}
 
 
+def overhead(epochs: int = 100, repeats: int = 3) -> dict:
+    """Training time of the digits preset (``epochs`` epochs) with the doctor on and off,
+    alternately in this process, ``repeats`` times each (the first pair also warms up)."""
+    from tfgan_app import train
+
+    times = {"on": [], "off": []}
+    for i in range(repeats + 1):
+        for mode in ("off", "on"):
+            desc = {"preset": "digits-dcgan", "epochs": epochs, "doctor": mode, **QUIET}
+            settings = _settings(desc, 0)
+            with tempfile.TemporaryDirectory() as out:
+                t0 = time.perf_counter()
+                train.train(settings, out, verbose=0)
+                if i:  # the first pair warms the caches up
+                    times[mode].append(time.perf_counter() - t0)
+    on, off = min(times["on"]), min(times["off"])
+    return {"epochs": epochs, "seconds": times, "ratio_of_minima": on / off}
+
+
 def measure(args) -> dict:
     """Run what ``args`` asks; the raw results."""
     induced, healthy, fixes = {}, {}, {}
@@ -277,10 +296,21 @@ def main(argv=None):
     p.add_argument("--healthy-seeds", type=int, default=5)
     p.add_argument("--part", default=None, help="write the raw results to PATH only (to run "
                                                 "parts in several processes)")
+    p.add_argument("--overhead", type=int, default=0, metavar="EPOCHS",
+                   help="only time the digits preset for EPOCHS epochs with the doctor on "
+                        "and off (run it on a quiet machine); merged into the results")
     p.add_argument("--combine", default=None, help="comma-separated --part files: merge them "
                                                    "into benchmarks/results/doctor.* instead of "
                                                    "measuring")
     args = p.parse_args(argv)
+    if args.overhead:
+        path = os.path.join(RESULTS, "doctor.json")
+        result = json.load(open(path)) if os.path.isfile(path) else {}
+        result["overhead"] = {**overhead(args.overhead), "cpu": cpu_name(),
+                              "load_average": os.getloadavg()}
+        write("doctor", result)
+        print(json.dumps(result["overhead"], indent=2))
+        return
     if args.combine:
         result = {"induced": {}, "healthy": {}, "fix": {}}
         for part in args.combine.split(","):
@@ -294,6 +324,9 @@ def main(argv=None):
             with open(args.part, "w") as f:
                 json.dump(result, f)
             return
+    previous = os.path.join(RESULTS, "doctor.json")
+    if os.path.isfile(previous) and "overhead" in json.load(open(previous)):
+        result["overhead"] = json.load(open(previous))["overhead"]
     result["false_alarms"] = sum(len(r["names"]) for preset, rec in result["healthy"].items()
                                  for r in rec["runs"] if preset != "grid")
     note = (f"\n\nFalse alarms on healthy runs (the shortened grid aside, see the script's "

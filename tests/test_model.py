@@ -39,7 +39,7 @@ def test_d_steps_gives_exactly_k_discriminator_updates_per_generator_update(k):
     g_it = int(gan.g_optimizer.iterations.numpy())
     assert d_it == 30
     assert d_it == k * g_it
-    assert set(hist.history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert set(hist.history) == {"d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"}
 
 
 def test_d_steps_under_jit_and_steps_per_execution():
