@@ -38,19 +38,17 @@ second half of training, is :class:`LinearDecay` (pass it to the optimizers).
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfgan_app import _tfgan, images, replication
-from tfgan_app.callbacks import due
 from tfgan_app import losses as losses_lib
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
 from tfgan_app.model import GANModel, ema_copy, ema_update, gan_optimizers
 from tfgan_app.options import TrainingOptions, training_options
 from tfgan_app.randomness import SeededTraining
+from tfgan_app.translation import Triptych
 
 #: The training options CycleGAN implements; the others must keep their defaults.
 SUPPORTED_OPTIONS = ("loss", "loss_options", "ema_decay", "jit_compile", "steps_per_execution")
@@ -460,22 +458,12 @@ def cycle_grid(gan, a, b) -> np.ndarray:
     return images.tile(images.to_uint8(rows), cols=6)
 
 
-class CycleGrid(keras.callbacks.Callback):
+class CycleGrid(Triptych):
     """Every ``every`` epochs and after the last: ``out_dir/epoch_XXXX.png`` of
-    :func:`cycle_grid` on fixed held-out images (and a TensorBoard image ``cycles``)."""
+    :func:`cycle_grid` on fixed held-out images ``a`` and ``b`` (and a TensorBoard image
+    ``cycles``)."""
 
-    def __init__(self, out_dir: str, a, b, every: int = 1, scale: int = 4,
-                 tensorboard_dir: str | None = None):
-        super().__init__()
-        self.out_dir, self.a, self.b = out_dir, a, b
-        self.every, self.scale, self.tensorboard_dir = max(1, int(every)), scale, tensorboard_dir
+    summary_name = "cycles"
 
-    def on_epoch_end(self, epoch, logs=None):
-        if not due(epoch, self.every, int((self.params or {}).get("epochs") or 0)):
-            return
-        grid = cycle_grid(self.model, self.a, self.b)
-        images.save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
-                        self.scale)
-        if self.tensorboard_dir:
-            with tf.summary.create_file_writer(self.tensorboard_dir).as_default():
-                tf.summary.image("cycles", grid[None], step=epoch + 1)
+    def picture(self) -> np.ndarray:
+        return cycle_grid(self.model, self.sources, self.targets)

@@ -352,15 +352,21 @@ class Triptych(keras.callbacks.Callback):
         self.out_dir, self.sources, self.targets = out_dir, sources, targets
         self.every, self.scale, self.tensorboard_dir = max(1, int(every)), scale, tensorboard_dir
 
+    summary_name = "triptych"  # of the TensorBoard image
+
+    def picture(self) -> np.ndarray:
+        """The ``uint8`` picture of this epoch (subclasses picture other things)."""
+        return triptych(self.sources, self.model.translate(self.sources), self.targets)
+
     def on_epoch_end(self, epoch, logs=None):
         if not due(epoch, self.every, int((self.params or {}).get("epochs") or 0)):
             return
-        grid = triptych(self.sources, self.model.translate(self.sources), self.targets)
+        grid = self.picture()
         images.save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
                         self.scale)
         if self.tensorboard_dir:
             with tf.summary.create_file_writer(self.tensorboard_dir).as_default():
-                tf.summary.image("triptych", grid[None], step=epoch + 1)
+                tf.summary.image(self.summary_name, grid[None], step=epoch + 1)
 
 
 def translation_report(gan, info: dict) -> dict:
