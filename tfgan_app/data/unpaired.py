@@ -61,8 +61,7 @@ def zip_domains(ds_a, ds_b, *, name: str, source: str, **extra):
     na, nb = int(ds_a.cardinality()), int(ds_b.cardinality())
     if na >= 0 and nb >= 0 and na != nb:  # both finite: the shorter repeats
         ds_a, ds_b = (ds_a.repeat(), ds_b) if na < nb else (ds_a, ds_b.repeat())
-    ds = tf.data.Dataset.zip((ds_a, ds_b))
-    ds = ds.with_options(P.pipeline_options(True, in_memory=True))
+    ds = tf.data.Dataset.zip((ds_a, ds_b))  # keeps both inputs' tf.data options
     steps = None if min(na, nb) < 0 else max(na, nb)
     info = P.make_info(name=name, source=source, sample_shape=ib["data_shape"],
                        num_examples=None if steps is None else steps * ia["batch_size"],
