@@ -285,28 +285,25 @@ def _float_values(variables) -> list:
 
 
 def all_finite(variables) -> bool:
-    """Whether every floating-point variable holds only finite values: one compiled call for
-    the whole list (a NumPy copy of each variable per epoch cost more than a short epoch's
-    training); :func:`tfgan_app.utils.non_finite_variables` then names the culprits."""
+    """Whether every floating-point variable holds only finite values: one compiled call that
+    captures the variables (a NumPy copy of each variable per epoch cost more than a short
+    epoch's training); :func:`tfgan_app.utils.non_finite_variables` then names the culprits."""
     values = _float_values(variables)
     if not values:
         return True
-    return bool(_all_finite_fn()(values))
-
-
-_ALL_FINITE = []
-
-
-def _all_finite_fn():
-    if not _ALL_FINITE:
+    key = tuple(id(v) for v in values)
+    if _ALL_FINITE.get("key") != key:  # a new model or new optimizer slots: compile anew
         import tensorflow as tf
 
-        @tf.function(reduce_retracing=True)
-        def fn(values):
+        @tf.function(autograph=False)
+        def fn():
             return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in values]))
 
-        _ALL_FINITE.append(fn)
-    return _ALL_FINITE[0]
+        _ALL_FINITE.update(key=key, fn=fn)
+    return bool(_ALL_FINITE["fn"]())
+
+
+_ALL_FINITE = {}
 
 
 def _learning_rates(model) -> str:
