@@ -69,7 +69,8 @@ def test_sample_input_bad_images_exit_2_naming_the_file(run_dir, tmp_path, capsy
     Image.fromarray(np.zeros((20, 24), np.uint8)).save(bad)
     assert main(["sample", run_dir, "--input", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "wide.png: a 24x20 image" in err and "16x16 images with 1 channel" in err
+    assert "wide.png: a 20x24 (height x width) image" in err
+    assert "16x16 (height x width) images with 1 channel" in err
     assert "Traceback" not in err
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG not really")
@@ -156,3 +157,15 @@ def test_psnr_is_the_translation_tuning_objective(run_dir):
     # a finished run scores as a trial would: the evaluate command's PSNR
     score = evaluate_objective(run_dir)
     assert score["val_psnr"] == pytest.approx(RunDir(run_dir).report()["model"]["psnr"])
+
+
+def test_sample_input_through_a_saved_model_export(run_dir, tmp_path):
+    folder = _images_folder(str(tmp_path / "mine"))
+    assert main(["export", run_dir, "--out", str(tmp_path / "export")]) == 0
+    assert main(["sample", run_dir, "--input", folder, "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", "--saved-model", str(tmp_path / "export" / "1"), "--input", folder,
+                 "--out", str(tmp_path / "b")]) == 0
+    for name in ("colour.png", "gray.png"):  # the export translates as the run directory does
+        a = np.asarray(Image.open(tmp_path / "a" / name), np.int16)
+        b = np.asarray(Image.open(tmp_path / "b" / name), np.int16)
+        assert a.shape == b.shape == (16, 16) and np.abs(a - b).max() <= 1

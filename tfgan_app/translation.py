@@ -253,7 +253,11 @@ def _describe(shape) -> str:
     if len(shape) != 3:
         return f"inputs of shape {tuple(shape)}"
     h, w, c = (("any" if v is None else v) for v in shape)
-    return f"{w}x{h} images with {c} channel{'s' if c != 1 else ''}"
+    return f"{h}x{w} (height x width) images with {c} channel{'s' if c != 1 else ''}"
+
+
+def _size(x) -> str:
+    return f"{x.shape[0]}x{x.shape[1]} (height x width)"
 
 
 def input_files(path: str) -> tuple[list[str], bool]:
@@ -310,7 +314,7 @@ def translate_files(translator: Translator, path: str, out: str) -> dict:
         converted += own != channels
         problem = translator.size_problem(x.shape)
         if problem:
-            raise ValueError(f"{f}: a {x.shape[1]}x{x.shape[0]} image (read with {channels} "
+            raise ValueError(f"{f}: a {_size(x)} image (read with {channels} "
                              f"channel{'s' if channels != 1 else ''}), but {problem}; resize "
                              "or crop it to fit")
         arrays.append(x.astype(np.float32) / 127.5 - 1.0)
@@ -319,9 +323,9 @@ def translate_files(translator: Translator, path: str, out: str) -> dict:
         try:
             outputs.append(translator.translate(x[None])[0])
         except Exception as e:  # noqa: BLE001 -- a size the model cannot take, said clearly
-            raise ValueError(f"{f}: the model cannot translate a {x.shape[1]}x{x.shape[0]} "
-                             f"image ({type(e).__name__}: {str(e).splitlines()[0]}); it was "
-                             f"built for {_describe(translator.source_shape)}") from None
+            raise ValueError(f"{f}: the model cannot translate a {_size(x)} image "
+                             f"({type(e).__name__}: {str(e).splitlines()[0]}); it was built "
+                             f"for {_describe(translator.source_shape)}") from None
     replaced = sum(os.path.exists(t) for t in targets)
     os.makedirs(out if folder else os.path.dirname(os.path.abspath(out)), exist_ok=True)
     for y, t in zip(outputs, targets):
