@@ -311,26 +311,26 @@ def test_cli_doctor_on_a_run_directory(tmp_path, capsys):
 
 
 def test_fix_restarts_with_the_remedy_and_says_what_was_tried(tmp_path, monkeypatch, capsys):
-    """Thresholds no run can meet: every attempt is diagnosed, so the loop restarts with
-    the remedy (recorded in config.json and report.json), then gives up after 2 restarts."""
+    """Thresholds every run meets: each attempt is diagnosed (vanishing gradients), so the
+    loop restarts once with the remedy (recorded in config.json and report.json), then stops
+    when the same remedy is asked again, saying what was tried."""
     from tfgan_app.doctor import fix
     from tfgan_app.utils import read_json
 
-    monkeypatch.setitem(THRESHOLDS, "collapse_modes", 2.0)  # never enough modes
+    monkeypatch.setitem(THRESHOLDS, "vanish_ratio", 2.0)   # |grad G| is always below 2 x peak
+    monkeypatch.setitem(THRESHOLDS, "vanish_d_fake", 2.0)  # and D(G(z)) below 2
     monkeypatch.setitem(THRESHOLDS, "patience", 1)
     monkeypatch.setattr(rules, "MIN_WARMUP", 0)
     out = str(tmp_path / "run")
     result = fix.train(_ring_settings(), out, verbose=0)
     err = capsys.readouterr().err
-    # the ring preset packs 2 already: the remedy doubles it, twice (at most 2 restarts)
-    assert "Restarting from scratch with --set discriminator.pack=4 (restart 1" in err
-    assert "--set discriminator.pack=8 (restart 2 of at most 2)" in err
-    assert "could not fix the run" in err and "tried --set discriminator.pack=4" in err
+    # the ring's loss is the non-saturating one: the remedy is instance noise
+    assert "Restarting from scratch with --set instance_noise=0.1 (restart 1 of at most 2)" in err
+    assert "could not fix the run" in err and "the same remedy again" in err
     assert result["doctor_fixed"] is False
-    assert [f["remedy"] for f in result["doctor_fixes"]] == [{"discriminator.pack": 4},
-                                                             {"discriminator.pack": 8}]
+    assert [f["remedy"] for f in result["doctor_fixes"]] == [{"instance_noise": 0.1}]
     config = read_json(os.path.join(out, "config.json"))
-    assert config["discriminator"]["pack"] == 8 and config["doctor"] == "fix"
-    assert config["doctor_fixes"][0]["diagnosis"] == "mode_collapse"
+    assert config["instance_noise"] == 0.1 and config["doctor"] == "fix"
+    assert config["doctor_fixes"][0]["diagnosis"] == "vanishing_gradients"
     report = read_json(os.path.join(out, "report.json"))
     assert report["doctor_fixes"] == result["doctor_fixes"] and report["diagnoses"]
