@@ -288,7 +288,7 @@ def report(result: dict, note: str = "") -> str:
                          "modes captured": ", ".join(f"{r['modes_captured']}/{r['num_modes']}"
                                                      for r in runs
                                                      if r["modes_captured"] is not None),
-                         "last |grad G| / peak": ", ".join(f"{r['last_grad_over_peak']:.3f}"
+                         "last g_grad_norm / peak": ", ".join(f"{r['last_grad_over_peak']:.3f}"
                                                          for r in runs)})
     if fix_rows:
         md += "\n\n" + table(fix_rows, list(fix_rows[0]))
