@@ -276,13 +276,15 @@ def test_non_finite_losses_stop_training_with_divergence_and_keep_the_backup(tmp
     out = str(tmp_path / "run")
     settings = _ring_settings()
     settings["epochs"] = 5
-    with pytest.raises(NonFiniteError, match="divergence since epoch 3.*--set d_lr="):
+    # the doctor records the divergence; the TrainingGuard after it stops with the run's message
+    with pytest.raises(NonFiniteError, match="training stopped in epoch 3/5: non-finite"):
         train.train(settings, out, verbose=0, extra_callbacks=[Poison()])
     kept = checkpoint.latest_backup(os.path.join(out, "backup"))
     # epoch 2 ended with NaN weights (after the doctor's check): RunBackup did not save it
     assert kept is not None and kept[1]["epoch"] == 1
     doc = read_json(os.path.join(out, "doctor.json"))
     assert [d["name"] for d in doc["diagnoses"]] == ["divergence"] and doc["stopped"]
+    assert "--set d_lr=" in doc["diagnoses"][0]["message"]
 
 
 def test_cli_doctor_on_a_run_directory(tmp_path, capsys):

@@ -435,9 +435,13 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         # Undo the 1/N and the loss scale: the norm of this replica's gradient of g_loss.
         unscale = float(replication.num_replicas()) / tf.cast(
             getattr(self.g_optimizer, "dynamic_scale", 1.0), tf.float32)
-        self.g_grad_norm_tracker.update_state(
-            tf.cast(tf.linalg.global_norm([g for g in grads if g is not None]), tf.float32)
-            * unscale)
+        # A mixed_float16 step whose loss scale overflowed has non-finite gradients that the
+        # LossScaleOptimizer skips: that step is left out of the mean, not reported as inf.
+        norm = tf.linalg.global_norm(
+            [tf.cast(g, tf.float32) for g in grads if g is not None]) * unscale
+        finite = tf.math.is_finite(norm)
+        self.g_grad_norm_tracker.update_state(tf.where(finite, norm, 0.0),
+                                              sample_weight=tf.cast(finite, tf.float32))
         return g_loss, grads
 
     def _g_step(self, real, labels):

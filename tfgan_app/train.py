@@ -385,7 +385,7 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     guard = cb.TrainingGuard()
     from tfgan_app import doctor  # the training doctor (README, "Training doctor")
 
-    doctors = doctor.for_run(settings, run, info)
+    doctors = doctor.for_run(settings, run, info, initial_history=initial_history)
     callbacks = [*doctors, guard, *extra_callbacks, history, backup, pictures,
                  cb.ScheduledTensorBoard(run.path(run.LOGS), cb.Schedule(1, plot_seconds))]
     try:  # shuffle=False: the tf.data pipeline already reshuffles every epoch.

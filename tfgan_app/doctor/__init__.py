@@ -72,7 +72,7 @@ def _real_and_held_out(settings: dict, info: dict, n: int):
     return None, None
 
 
-def for_run(settings: dict, run, info: dict, n: int = 256) -> list:
+def for_run(settings: dict, run, info: dict, n: int = 256, initial_history=None) -> list:
     """The doctor of a ``tfgan-app train`` run, as a list of callbacks (empty when the
     setting ``doctor`` is ``off``, and for image-to-image runs)."""
     mode = settings.get("doctor", "on")
@@ -98,7 +98,8 @@ def for_run(settings: dict, run, info: dict, n: int = 256) -> list:
                    every=probe_every(settings["epochs"]), n=n if modes is None else 4 * n,
                    fix=mode == "fix",
                    path=run.path(run.DOCTOR), log_dir=run.path(run.LOGS),
-                   context=context_from_settings(settings))]
+                   context=context_from_settings(settings),
+                   stop_on_nonfinite=False, initial_history=initial_history)]
 
 
 def add_to_report(callbacks, report: dict) -> dict:

@@ -41,6 +41,10 @@ def _share_covered(labels: np.ndarray, k: int) -> float:
     return float(np.mean(counts >= rules.MODE_SHARE * len(labels) / k))
 
 
+_RECORDED = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+_DERIVED = ("doctor_grad_ratio", "doctor_oscillation")
+
+
 class Doctor(keras.callbacks.Callback):
     """Watch a :class:`tfgan_app.GANModel` train and name its failure, with the remedy.
 
@@ -51,9 +55,13 @@ class Doctor(keras.callbacks.Callback):
     the doctor before the history writer) and :func:`tfgan_app.doctor.rules.diagnose` reads
     them. A new diagnosis is printed once, written to ``path`` (``doctor.json``) and to
     TensorBoard as text; with ``fix`` it stops training so :func:`tfgan_app.doctor.fix.train`
-    can restart with the remedy. An epoch with NaN or infinite logs, or a finite divergence
-    (``rules.THRESHOLDS``), stops training at once (:class:`tfgan_app.utils.NonFiniteError`
-    with the divergence diagnosis), before the history and the backup record that epoch.
+    can restart with the remedy. An epoch with NaN or infinite logs stops training at once
+    (:class:`tfgan_app.utils.NonFiniteError` with the divergence diagnosis), before the history
+    and the backup record that epoch; with ``stop_on_nonfinite=False`` the doctor only records
+    it and leaves the stop to the :class:`~tfgan_app.callbacks.TrainingGuard` placed after it
+    (``tfgan-app train``, whose message names the epoch and the learning rates). A finite
+    divergence (``rules.THRESHOLDS``) is diagnosed, and the guard warns; training goes on.
+    ``initial_history``: a resumed run's earlier history, so its signals continue.
 
     Args:
       real: training examples (``[N, ...]``); the first ``n`` are the fixed real batch.
@@ -77,7 +85,8 @@ class Doctor(keras.callbacks.Callback):
     def __init__(self, real=None, held_out=None, *, modes=None, mode_std=None, classifier=None,
                  every: int = 1, n: int = 256, fix: bool = False, path: str | None = None,
                  log_dir: str | None = None, context: dict | None = None,
-                 thresholds: dict | None = None, verbose: bool = True):
+                 thresholds: dict | None = None, verbose: bool = True,
+                 stop_on_nonfinite: bool = True, initial_history: dict | None = None):
         super().__init__()
         self.every = max(1, int(every))
         self.n = int(n)
@@ -89,12 +98,21 @@ class Doctor(keras.callbacks.Callback):
         self.fix, self.path, self.log_dir = bool(fix), path, log_dir
         self.user_context, self.thresholds = dict(context or {}), thresholds
         self.verbose = verbose
-        self.history: dict = {}
+        # A resumed run continues the signals of its earlier epochs (the gradient's running
+        # peak, the oscillation window): the same history as an uninterrupted run.
+        self.history: dict = {k: list(v) for k, v in (initial_history or {}).items()
+                              if k in _RECORDED or k.startswith("doctor_")}
+        g = [v for v in self.history.get("g_grad_norm", []) if math.isfinite(v)]
+        if g:
+            self._peak = max(g)
+        self.stop_on_nonfinite = bool(stop_on_nonfinite)
         self.diagnoses: list[dict] = []
         self.fix_request = None
         self.seconds = 0.0  # time spent in the doctor (its overhead)
         self._writer = None
-        self._last = {}
+        self._last = {k: v[-1] for k, v in self.history.items()
+                      if k.startswith("doctor_") and k not in _DERIVED and k != "doctor_probe"
+                      and v}
         self._feature_model = None
 
     # ------------------------------------------------------------------ set-up
@@ -203,7 +221,10 @@ class Doctor(keras.callbacks.Callback):
             self.context["stopped"] = f"non-finite values in epoch {epoch + 1} ({what})"
             self.context["stopped_epoch"] = epoch + 1
             self._update(epoch)
+            self.write()
             self.seconds += time.perf_counter() - t0
+            if not self.stop_on_nonfinite:  # the TrainingGuard after it stops training
+                return
             raise NonFiniteError(f"training stopped: {self.diagnoses[-1]['message']}",
                                  epoch=epoch + 1, quantities=bad)
         signals = dict(self._last)
@@ -221,13 +242,6 @@ class Doctor(keras.callbacks.Callback):
         logs.update(signals)
         new = self._update(epoch)
         self.seconds += time.perf_counter() - t0
-        diverged = [d for d in new if d["name"] == "divergence"]
-        if diverged:  # a finite blow-up stops training too: this epoch is not backed up
-            self.context["stopped"] = diverged[0]["evidence"]
-            self.context["stopped_epoch"] = diverged[0]["epoch"]
-            self.write()
-            raise NonFiniteError(f"training stopped: {diverged[0]['message']}",
-                                 epoch=epoch + 1, quantities={})
 
     def _derived(self) -> dict:
         """This epoch's ``doctor_grad_ratio`` and ``doctor_oscillation`` (incrementally)."""
@@ -243,8 +257,7 @@ class Doctor(keras.callbacks.Callback):
         return out
 
     def _record(self, epoch, logs, signals):
-        keys = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
-        row = {k: float(logs[k]) for k in keys if k in logs}
+        row = {k: float(logs[k]) for k in _RECORDED if k in logs and k != "epoch"}
         row.update(signals)
         self.history.setdefault("epoch", []).append(int(epoch))
         for k, v in row.items():

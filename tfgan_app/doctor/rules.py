@@ -60,7 +60,7 @@ THRESHOLDS = {
     # discriminator_overfitting: held-out real judged this far from training data towards
     # generated data (0: no gap, 1: like generated data)
     "overfit": 0.3,
-    # divergence (finite; training stops): a loss magnitude above this ...
+    # divergence (finite; diagnosed, training goes on): a loss magnitude above this ...
     "divergence_loss": 1e3,
     # ... or |grad G| above this multiple of its first epoch's value
     "divergence_grad": 1e4,
