@@ -52,7 +52,7 @@ def test_image_grid_layout_and_png(tmp_path):
 def cgan_run(tmp_path_factory):
     """A 2-epoch digits-cgan run through the Python API (shared by the tests below)."""
     out = tmp_path_factory.mktemp("cgan")
-    s = train.resolve_settings("digits-cgan", epochs=2, overrides=["plot_every=1"])
+    s = train.resolve_settings("digits-cgan", epochs=2, overrides=["plot_every=1", "plot_seconds=0"])
     result = train.train(s, str(out), verbose=0)
     return out, result
 
