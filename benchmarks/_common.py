@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import platform
 import time
 
@@ -37,10 +38,12 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write(name: str, payload: dict) -> str:
-    """Write ``payload`` (plus machine info) to ``benchmarks/results/<name>.json``."""
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, f"{name}.json")
+def write(name: str, payload: dict, quick: bool = False) -> str:
+    """Write ``payload`` (plus machine info) to ``benchmarks/results/<name>.json``; a
+    ``quick`` smoke run to ``<tempdir>/<name>.quick.json`` instead (it records nothing)."""
+    folder = tempfile.gettempdir() if quick else RESULTS
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.quick.json" if quick else f"{name}.json")
     tmp = f"{path}.{os.getpid()}.tmp"  # one per process: two writers never share it
     with open(tmp, "w") as f:
         json.dump({"machine": machine(), **payload}, f, indent=2)

@@ -29,7 +29,6 @@ processes use the CPU are noise: run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -43,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from _common import cpu_name, machine, table, write  # noqa: E402
+from _common import cpu_name, table, write  # noqa: E402
 
 #: Run inside the CLI process: the preset's pipeline cut to K batches per epoch, and the time
 #: of the first training step printed; then exactly `tfgan-app train ...`.
@@ -205,12 +204,7 @@ def main(argv=None):
                "max_steps_per_epoch": args.max_steps_per_epoch, "help_seconds": help_s,
                "rows": rows, "skipped": skipped, "target_ratio": 0.8,
                "all_ok": bool(rows) and all(r["ok"] for r in rows) and not skipped}
-    if args.quick:
-        path = os.path.join(tempfile.gettempdir(), "cli_overhead.quick.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"machine": machine(), **payload}, f, indent=2)
-    else:
-        path = write("cli_overhead", payload)
+    path = write("cli_overhead", payload, quick=args.quick)
     print(f"\nwrote {path}")
 
 

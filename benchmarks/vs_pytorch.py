@@ -36,7 +36,6 @@ noise: run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -48,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import cpu_name, machine, table, write  # noqa: E402
+from _common import cpu_name, table, write  # noqa: E402
 
 
 def interleaved(fns: dict, repeats: int) -> dict:
@@ -379,12 +378,7 @@ def main(argv=None):
           f"GFLOP/s; vector width {vector_width()}\n")
     print(table(dc_rows, ["what", "images_per_s", "vs_pytorch", "gflop_per_s",
                           "fraction_of_matmul_roof"]))
-    if args.quick:
-        path = os.path.join(tempfile.gettempdir(), "vs_pytorch.quick.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"machine": machine(), **out}, f, indent=2)
-    else:
-        path = write("vs_pytorch", out)
+    path = write("vs_pytorch", out, quick=args.quick)
     print(f"\nwrote {path}")
 
 
