@@ -226,8 +226,9 @@ def _cyclegan_callbacks(run, info, every):
 #: a | G(a) | F(G(a)) | b | F(b) | G(F(b)). Evaluation and export are not wired yet (#19).
 CYCLEGAN = dataclasses.replace(
     TRANSLATION, name="cyclegan", description="images translated between unpaired domains",
-    matches=lambda data, shape, num_classes: isinstance(data, dict) and bool(
-        data.get("unpaired")),
+    matches=lambda data, shape, num_classes: (
+        data.split(":")[0] in ("unpaired", "unpaired-folder", "unpaired-tfds")
+        if isinstance(data, str) else isinstance(data, dict) and bool(data.get("unpaired"))),
     callbacks=_cyclegan_callbacks, make_model=_cyclegan_model)
 
 _REGISTRY: list[Kind] = []

@@ -22,6 +22,15 @@ name                            source
 ``pairs-tfds:<name>``           (source, target) pairs from two image features of a TFDS
                                 dataset (:func:`~tfgan_app.data.paired_sources.from_tfds_pairs`;
                                 ``source_key``, ``target_key``, ``heldout_split``...)
+``unpaired:digits[:<split>]``   unpaired ``(a, b)`` batches for CycleGAN: the offline task
+                                with a known mapping (:func:`tfgan_app.data.unpaired.offline`;
+                                ``image_size``; split ``train``, or ``test``: the held-out
+                                digits and their transforms, shuffled independently)
+``unpaired-folder:<path>``      unpaired batches from ``<path>/trainA`` and ``<path>/trainB``
+                                (held out: ``testA``/``testB``;
+                                :func:`~tfgan_app.data.unpaired.from_folders`)
+``unpaired-tfds:<name>``        unpaired batches from TFDS ``cycle_gan/<name>``
+                                (:func:`~tfgan_app.data.unpaired.from_tfds`)
 ==============================  ===========================================================
 """
 
@@ -39,7 +48,9 @@ from tfgan_app.data.toy_data import from_toy
 DATASET_CHOICES = ("digits", "digits:<split>", "gaussian", "ring", "grid", "tfds:<name>",
                    "<tfds name>", "folder:<path>", "idx:<images>[,<labels>]",
                    "pairs:<digits|photos>[:<split>]", "pairs-folder:<path>",
-                   "pairs-tfds:<name>")
+                   "pairs-tfds:<name>", "unpaired:digits[:<split>]", "unpaired-folder:<path>",
+                   "unpaired-tfds:<name>")
+UNPAIRED_KINDS = ("unpaired", "unpaired-folder", "unpaired-tfds")
 
 
 def dataset_by_name(name: str, **kwargs):
@@ -107,6 +118,8 @@ def dataset_by_name(name: str, **kwargs):
             raise ValueError(f"{kind}: unknown option(s) {unknown} (in dataset_options?); valid: "
                              f"{', '.join(valid)}")
         ds = read(rest, **kwargs)
+    elif kind in UNPAIRED_KINDS:
+        ds = _unpaired(kind, rest, name, kwargs)
     elif kind == "idx":
         parts = [p for p in rest.split(",") if p]
         if len(parts) not in (1, 2):
@@ -121,3 +134,58 @@ def dataset_by_name(name: str, **kwargs):
         ds = from_tfds(name, **kwargs)
     ds.info["name"] = name
     return ds, ds.info
+
+
+def _unpaired(kind: str, rest: str, name: str, kwargs: dict):
+    """The ``unpaired*`` sources (:mod:`tfgan_app.data.unpaired`); options checked by name."""
+    from tfgan_app.data import unpaired
+
+    if not rest:
+        example = {"unpaired": "digits", "unpaired-folder": "/data/horse2zebra",
+                   "unpaired-tfds": "horse2zebra"}[kind]
+        raise ValueError(f"{kind}: needs a {'path' if kind == 'unpaired-folder' else 'name'}, "
+                         f"e.g. {kind}:{example}")
+    if kwargs.pop("with_labels", None):
+        raise ValueError(f"{name!r} yields unpaired (a, b) images: it has no class labels "
+                         "(num_classes must be None)")
+    if kind == "unpaired":
+        task, _, split = rest.partition(":")
+        if task not in unpaired.OFFLINE:
+            raise ValueError(f"unknown offline unpaired task {task!r} in {name!r}; valid: "
+                             f"{', '.join('unpaired:' + t for t in unpaired.OFFLINE)}")
+        split = split or kwargs.pop("split", "train")
+        if split not in unpaired.SPLITS:
+            raise ValueError(f"unknown split {split!r} in {name!r}; expected one of "
+                             f"{unpaired.SPLITS}")
+        read = unpaired.offline if split == "train" else _offline_test
+        rest = task
+    else:
+        read = unpaired.from_folders if kind == "unpaired-folder" else unpaired.from_tfds
+    params = inspect.signature(read).parameters
+    valid = [p for p, v in params.items() if p not in ("root", "name")
+             and v.kind is not v.VAR_KEYWORD]
+    if any(v.kind is v.VAR_KEYWORD for v in params.values()):  # passed on to one reader
+        from tfgan_app.data import tfds_source
+
+        inner = from_directory if kind == "unpaired-folder" else tfds_source.from_tfds
+        valid += [p for p in inspect.signature(inner).parameters
+                  if p not in valid and p not in ("path", "name", "split", "with_labels")]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"{kind}: unknown option(s) {unknown} (in dataset_options?); valid: "
+                         f"{', '.join(valid)}")
+    return read(rest, **kwargs)
+
+
+def _offline_test(task: str, *, image_size: int = 32, batch_size: int = 16,
+                  shuffle: bool = True, seed: int = 0, deterministic: bool = True):
+    """``unpaired:<task>:test``: the held-out images and their transforms as two domains,
+    shuffled independently (for evaluating; :func:`tfgan_app.data.unpaired.heldout`)."""
+    from tfgan_app.data import unpaired
+
+    a, b, _ = unpaired.heldout(task, image_size=image_size)
+    ds = unpaired.from_arrays(a, b, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                              deterministic=deterministic, name=f"unpaired-{task}:test",
+                              task=task)
+    ds.info["image_size"] = int(image_size)
+    return ds
