@@ -229,7 +229,9 @@ CYCLEGAN = dataclasses.replace(
     matches=lambda data, shape, num_classes: (
         data.split(":")[0] in ("unpaired", "unpaired-folder", "unpaired-tfds")
         if isinstance(data, str) else isinstance(data, dict) and bool(data.get("unpaired"))),
-    callbacks=_cyclegan_callbacks, make_model=_cyclegan_model)
+    callbacks=_cyclegan_callbacks, make_model=_cyclegan_model,
+    export_signatures=("serving_default", "translate_a_to_b", "translate_a_to_b_png",
+                       "translate_b_to_a", "translate_b_to_a_png"))
 
 _REGISTRY: list[Kind] = []
 

@@ -74,6 +74,15 @@ SIGNATURES = (SERVING_SIGNATURE, SAMPLE_SIGNATURE, INTERPOLATE_SIGNATURE)
 TRANSLATE_SIGNATURE = "translate"
 TRANSLATE_PNG_SIGNATURE = "translate_png"
 TRANSLATION_SIGNATURES = (SERVING_SIGNATURE, TRANSLATE_SIGNATURE, TRANSLATE_PNG_SIGNATURE)
+#: The two directions of a CycleGAN export (``tfgan_app.cyclegan.DIRECTIONS``): G: A -> B, F: B -> A.
+DIRECTIONS = ("a_to_b", "b_to_a")
+#: Each direction's float and PNG signatures; a CycleGAN export's ``serving_default`` is
+#: ``translate_a_to_b``.
+DIRECTION_SIGNATURES = {d: (f"translate_{d}", f"translate_{d}_png") for d in DIRECTIONS}
+CYCLEGAN_SIGNATURES = (SERVING_SIGNATURE, *(s for d in DIRECTIONS for s in DIRECTION_SIGNATURES[d]))
+#: Every float translation signature and its PNG twin (a translation export's, then a CycleGAN
+#: export's, per direction).
+TRANSLATE_PAIRS = {TRANSLATE_SIGNATURE: TRANSLATE_PNG_SIGNATURE, **dict(DIRECTION_SIGNATURES.values())}
 #: Inputs of the translation signatures: float source images, or their PNG files.
 SOURCE, SOURCE_PNG = "source", "source_png_bytes"
 
@@ -100,8 +109,8 @@ INPUT_DTYPES = {
 #: Inputs of each signature of a translation export.
 TRANSLATION_INPUTS = {
     SERVING_SIGNATURE: (SOURCE,),
-    TRANSLATE_SIGNATURE: (SOURCE,),
-    TRANSLATE_PNG_SIGNATURE: (SOURCE_PNG,),
+    **{name: (SOURCE,) for name in TRANSLATE_PAIRS},
+    **{name: (SOURCE_PNG,) for name in TRANSLATE_PAIRS.values()},
 }
 #: Output names: images (with PNGs) or points, as ``tfgan_app.kinds.Kind.export_outputs``.
 IMAGES, IMAGES_PNG, SAMPLES = "images", "images_png_bytes", "samples"
@@ -110,12 +119,13 @@ OUTPUT_DTYPES = {
     SERVING_SIGNATURE: {IMAGES: np.float32, SAMPLES: np.float32},
     SAMPLE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
     INTERPOLATE_SIGNATURE: {IMAGES: np.uint8, SAMPLES: np.float32},
-    TRANSLATE_SIGNATURE: {IMAGES: np.float32},
-    TRANSLATE_PNG_SIGNATURE: {},
+    **{name: {IMAGES: np.float32} for name in TRANSLATE_PAIRS},
+    **{name: {} for name in TRANSLATE_PAIRS.values()},
 }
 #: The name of a signature's only output, for responses that drop it (TF Serving's REST API
 #: answers ``{"outputs": value}`` when a signature has one output).
-SINGLE_OUTPUT = {TRANSLATE_SIGNATURE: IMAGES, TRANSLATE_PNG_SIGNATURE: IMAGES_PNG}
+SINGLE_OUTPUT = {**{name: IMAGES for name in TRANSLATE_PAIRS},
+                 **{name: IMAGES_PNG for name in TRANSLATE_PAIRS.values()}}
 
 METADATA_FILENAME = "tfgan_app_export.json"
 METADATA_RELPATH = os.path.join("assets.extra", METADATA_FILENAME)
@@ -128,7 +138,8 @@ DEFAULT_MAX_SAMPLES = 1024
 #: The input that fixes how many items a signature's outputs hold (their first dimension):
 #: the rows of ``z``, ``num_samples`` or ``steps``.
 BATCH_INPUT = {SERVING_SIGNATURE: "z", SAMPLE_SIGNATURE: "num_samples", INTERPOLATE_SIGNATURE: "steps",
-               TRANSLATE_SIGNATURE: SOURCE, TRANSLATE_PNG_SIGNATURE: SOURCE_PNG}
+               **{name: SOURCE for name in TRANSLATE_PAIRS},
+               **{name: SOURCE_PNG for name in TRANSLATE_PAIRS.values()}}
 #: Inputs that are batches (their first dimension is the item count), with their rank.
 BATCHED_INPUTS = {"z": 2, SOURCE: 4, SOURCE_PNG: 1}
 #: Largest response a client reads, in bytes: a REST body or a gRPC message (the gRPC
@@ -153,6 +164,20 @@ def signature_inputs(signature: str, conditional: bool, translation: bool = Fals
         names = SIGNATURE_INPUTS[signature] + ((LABELS,) if conditional else ())
     return {name: "string" if INPUT_DTYPES[name] is np.object_ else np.dtype(INPUT_DTYPES[name]).name
             for name in names}
+
+
+def direction_name(direction) -> str:
+    """``direction`` as one of :data:`DIRECTIONS`: ``"a_to_b"``/``"b_to_a"``, or the command
+    line's ``AtoB``/``BtoA`` (any case, with or without underscores).
+
+    Raises:
+      ValueError: anything else, naming the valid spellings.
+    """
+    key = str(direction).lower().replace("_", "").replace("-", "")
+    named = {d.replace("_", ""): d for d in DIRECTIONS}
+    if key not in named:
+        raise ValueError(f"direction must be a_to_b (AtoB) or b_to_a (BtoA), got {direction!r}")
+    return named[key]
 
 
 def batch_input(signature: str, inputs) -> str | None:
