@@ -20,6 +20,9 @@ Layout:
 * :mod:`.translation` -- :class:`TranslationEvaluator`: image-to-image runs on held-out pairs
   (PSNR, SSIM, L1, the offline classifier's accuracy) beside the input's own baseline;
   :func:`translation_report` (a run's ``report.json``).
+* :mod:`.cyclegan` -- unpaired translation: :func:`evaluate_cyclegan` (translation against a
+  known mapping beside identity and histogram-matching baselines, cycle PSNR, label
+  preservation) and :func:`cyclegan_report` (a CycleGAN run's ``report.json``).
 * :mod:`.objective` -- the tuning objectives: one metric of a run, scored as a search trial
   is scored (:func:`~tfgan_app.evaluation.objective.evaluate_objective`);
 * :mod:`.report` -- :func:`evaluate_run` (a run directory -> its ``eval.json``),
@@ -89,6 +92,7 @@ from tfgan_app.evaluation.parzen import (  # noqa: F401
 from tfgan_app.evaluation.swd import sliced_wasserstein_distance  # noqa: F401
 from tfgan_app.evaluation.registry import Metric, Sample, register_metric  # noqa: F401
 from tfgan_app.evaluation.report import evaluate_run, format_table  # noqa: F401
+from tfgan_app.evaluation.cyclegan import cyclegan_report, evaluate_cyclegan  # noqa: F401
 from tfgan_app.evaluation.translation import (  # noqa: F401
     TranslationEvaluator,
     translation_report,
