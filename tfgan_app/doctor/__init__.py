@@ -81,7 +81,7 @@ def for_run(settings: dict, run, info: dict, n: int = 256, initial_history=None)
     from tfgan_app import kinds
 
     kind = kinds.kind_of(info, num_classes=settings.get("num_classes"))
-    if kind.name == "translation":
+    if kind.name in ("translation", "cyclegan"):
         return []
     real, held = _real_and_held_out(settings, info, n)
     modes = std = classifier = None
