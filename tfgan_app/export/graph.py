@@ -130,8 +130,9 @@ class _Graphs:
 class _TranslationGraphs:
     """The signatures of a :class:`~tfgan_app.export.source.TranslationSource`."""
 
-    def __init__(self, src, max_samples, checks):
+    def __init__(self, src, max_samples, checks, png_name=c.TRANSLATE_PNG_SIGNATURE):
         self.src, self.max_samples, self.checks = src, max_samples, checks
+        self.png_name = png_name  # the PNG signature's name, in its error messages
 
     def input_signature(self, signature):
         (name,) = c.TRANSLATION_INPUTS[signature]
@@ -171,12 +172,11 @@ class _TranslationGraphs:
     def translate(self, source):
         return {c.IMAGES: self.src.call(self.check_source(source))}
 
-    @staticmethod
-    def png_checked(png):
+    def png_checked(self, png):
         """``png`` after checking that it starts with the PNG signature."""
         with tf.control_dependencies([tf.debugging.Assert(
                 tf.equal(tf.strings.substr(png, 0, 8), b"\x89PNG\r\n\x1a\n"),
-                ["translate_png: an input is not a PNG file (no PNG signature)"])]):
+                [f"{self.png_name}: an input is not a PNG file (no PNG signature)"])]):
             return tf.identity(png)
 
     def decode(self, png, first_shape):
@@ -185,11 +185,11 @@ class _TranslationGraphs:
         shape = tf.shape(image)
         with tf.control_dependencies([
             tf.debugging.Assert(tf.equal(shape[2], channels), [tf.strings.format(
-                "translate_png: a PNG has {} channel(s); this model translates "
+                f"{self.png_name}: a PNG has {{}} channel(s); this model translates "
                 f"{channels}-channel PNGs", shape[2])]),
             tf.debugging.Assert(tf.reduce_all(tf.equal(shape, first_shape)), [tf.strings.format(
-                "translate_png: PNGs of different sizes in one request ({} and {}); send one "
-                "size a request", [shape, first_shape])]),
+                f"{self.png_name}: PNGs of different sizes in one request ({{}} and {{}}); send "
+                "one size a request", [shape, first_shape])]),
         ]):
             return tf.ensure_shape(tf.identity(image), [None, None, channels])
 
@@ -210,9 +210,32 @@ class _TranslationGraphs:
         return {c.IMAGES_PNG: tf.map_fn(tf.io.encode_png, to_uint8(out),
                                         fn_output_signature=tf.TensorSpec([], tf.string))}
 
-    def functions(self):
-        return {c.SERVING_SIGNATURE: self.translate, c.TRANSLATE_SIGNATURE: self.translate,
-                c.TRANSLATE_PNG_SIGNATURE: self.translate_png}
+    def endpoints(self, float_name, png_name):
+        """``{name: (function, input_signature)}`` of the float and the PNG signature."""
+        return {float_name: (self.translate, self.input_signature(float_name)),
+                png_name: (self.translate_png, self.input_signature(png_name))}
+
+
+def _translation_endpoints(src, max_samples, checks):
+    """The endpoints of a translation source: ``serving_default``, ``translate`` and
+    ``translate_png``; for a :class:`~tfgan_app.export.source.CycleGANSource` a pair per
+    direction (:data:`~tfgan_app.export.contract.DIRECTION_SIGNATURES`) and
+    ``serving_default`` = ``a_to_b``. ``checks=False`` (TFLite): ``serving_default`` only."""
+    directions = getattr(src, "directions", None)
+    if directions is None:
+        pairs = {None: (src, c.TRANSLATE_SIGNATURE, c.TRANSLATE_PNG_SIGNATURE)}
+    else:
+        pairs = {d: (directions[d], *c.DIRECTION_SIGNATURES[d]) for d in c.DIRECTIONS}
+    endpoints = {}
+    for d, (one, float_name, png_name) in pairs.items():
+        graphs = _TranslationGraphs(one, max_samples, checks, png_name)
+        if d in (None, c.DIRECTIONS[0]):
+            endpoints[c.SERVING_SIGNATURE] = (graphs.translate,
+                                              graphs.input_signature(c.SERVING_SIGNATURE))
+        endpoints.update(graphs.endpoints(float_name, png_name))
+    if not checks:  # TFLite: the float signature only (no PNG or Assert ops there)
+        endpoints = {c.SERVING_SIGNATURE: endpoints[c.SERVING_SIGNATURE]}
+    return endpoints
 
 
 def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, checks=True):
@@ -220,20 +243,20 @@ def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, chec
 
     Args:
       src: :class:`~tfgan_app.export.source.ExportSource` (signatures ``serving_default``,
-        ``sample``, ``interpolate``) or :class:`~tfgan_app.export.source.TranslationSource`
-        (``serving_default``, ``translate``, ``translate_png``): its kind's
-        ``export_signatures``.
+        ``sample``, ``interpolate``), :class:`~tfgan_app.export.source.TranslationSource`
+        (``serving_default``, ``translate``, ``translate_png``) or
+        :class:`~tfgan_app.export.source.CycleGANSource` (``translate_a_to_b``,
+        ``translate_b_to_a``, their ``_png`` twins, ``serving_default`` = ``a_to_b``): its
+        kind's ``export_signatures``.
       max_samples: int >= 1, the largest ``num_samples``/``steps`` (or translated batch) accepted.
       interpolate: add the ``interpolate`` signature.
       checks: add the runtime assertions on labels, counts and sizes (off for TFLite, which
         then gets ``serving_default`` only).
     """
-    if c.TRANSLATE_SIGNATURE in src.kind.export_signatures:
-        graphs = _TranslationGraphs(src, int(max_samples), checks)
-        functions = graphs.functions()
-        if not checks:  # TFLite: the float signature only (no PNG or Assert ops there)
-            functions = {c.SERVING_SIGNATURE: functions[c.SERVING_SIGNATURE]}
-        return _archive(src, graphs, functions)
+    if set(c.TRANSLATE_PAIRS) & set(src.kind.export_signatures):
+        generators = src.generators if hasattr(src, "generators") else [src.generator]
+        return _archive(generators,
+                        _translation_endpoints(src, int(max_samples), checks))
     graphs = _Graphs(src, int(max_samples), checks)
     if src.conditional:
         functions = {c.SERVING_SIGNATURE: graphs.serve, c.SAMPLE_SIGNATURE: graphs.sample,
@@ -253,12 +276,15 @@ def build_archive(src, max_samples=c.DEFAULT_MAX_SAMPLES, interpolate=True, chec
                      c.INTERPOLATE_SIGNATURE: path}
     if not interpolate:
         del functions[c.INTERPOLATE_SIGNATURE]
-    return _archive(src, graphs, functions)
+    return _archive([src.generator], {name: (fn, graphs.input_signature(name))
+                                      for name, fn in functions.items()})
 
 
-def _archive(src, graphs, functions):
+def _archive(generators, endpoints):
+    """An archive tracking ``generators`` with ``endpoints`` ``{name: (fn, input_signature)}``."""
     archive = keras.export.ExportArchive()
-    archive.track(src.generator)
-    for name, fn in functions.items():
-        archive.add_endpoint(name, fn, input_signature=graphs.input_signature(name))
+    for generator in generators:
+        archive.track(generator)
+    for name, (fn, signature) in endpoints.items():
+        archive.add_endpoint(name, fn, input_signature=signature)
     return archive

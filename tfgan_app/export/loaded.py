@@ -9,6 +9,7 @@ TensorFlow is imported when a SavedModel is loaded; a TFLite export runs with th
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -191,7 +192,8 @@ class ExportedGenerator:
 
 
 class ExportedTranslator:
-    """A loaded image-to-image export (``kind == "translation"``), with numpy in and out.
+    """A loaded image-to-image export (``kind`` ``"translation"`` or ``"cyclegan"``), with
+    numpy in and out, translating in one direction.
 
     What ``tfgan-app sample --saved-model DIR --input IMAGE`` calls; the checks of
     :func:`tfgan_app.export.contract.source_size_problem` run before anything is sent to
@@ -200,33 +202,63 @@ class ExportedTranslator:
     Args:
         path: a version directory (holding ``saved_model.pb``) or a base directory (its
             highest version is loaded).
+        direction: a CycleGAN export's direction, ``"a_to_b"`` (default, what
+            ``serving_default`` translates) or ``"b_to_a"`` (also ``AtoB``/``BtoA``:
+            :func:`~tfgan_app.export.contract.direction_name`); a one-way (translation)
+            export takes None or ``"a_to_b"``.
 
     Attributes:
         path, version, module, signatures, metadata: as :class:`ExportedGenerator`.
-        kind: ``"translation"``.
+        kind: ``"translation"`` or ``"cyclegan"``.
+        directions: the directions the export has (``()`` for a one-way export);
+        direction: the one this object translates (None for a one-way export).
         source_shape: ``(h, w, Cs)`` the model was trained on; output_shape: ``(H, W, C)``
             for that size; scale: ``H // h``; size_multiple: what other sizes must be
             divisible by; fixed_size: whether only ``(h, w)`` is accepted; max_samples: the
             largest batch one call of a signature takes (larger inputs are split here).
     """
 
-    kind = "translation"
-
-    def __init__(self, path):
+    def __init__(self, path, direction=None):
         _open(self, path)
-        missing = set(c.TRANSLATION_SIGNATURES) - set(self.signatures)
+        self.metadata = _read_metadata(self.path)
+        self.kind = self.metadata.get("kind") or "translation"
+        self.directions = tuple(d for d in c.DIRECTIONS
+                                if c.DIRECTION_SIGNATURES[d][0] in self.signatures)
+        expected = c.CYCLEGAN_SIGNATURES if self.directions else c.TRANSLATION_SIGNATURES
+        missing = set(expected) - set(self.signatures)
         if missing:
             raise ValueError(f"{self.path!r} is not a tfgan_app translation export: missing "
                              f"signatures {sorted(missing)} (has {sorted(self.signatures)})")
-        self.metadata = _read_metadata(self.path)
-        spec = self.signatures[c.TRANSLATE_SIGNATURE].structured_input_signature[1][c.SOURCE]
-        meta = self.metadata
+        self.max_samples = int(self.metadata.get("max_samples") or c.DEFAULT_MAX_SAMPLES)
+        self._set_direction(direction)
+
+    def _set_direction(self, direction):
+        if not self.directions:
+            if direction is not None and c.direction_name(direction) != "a_to_b":
+                raise ValueError(f"{self.path!r} is a one-way ({self.kind}) export: it "
+                                 "translates source to target only; a direction other than "
+                                 "a_to_b needs the export of a CycleGAN run")
+            self.direction = None
+            self.translate_signature, self.png_signature = (c.TRANSLATE_SIGNATURE,
+                                                            c.TRANSLATE_PNG_SIGNATURE)
+            meta = self.metadata
+        else:
+            self.direction = c.direction_name("a_to_b" if direction is None else direction)
+            self.translate_signature, self.png_signature = c.DIRECTION_SIGNATURES[self.direction]
+            meta = {**self.metadata, **(self.metadata.get("directions") or {}).get(
+                self.direction, {})}
+        spec = self.signatures[self.translate_signature].structured_input_signature[1][c.SOURCE]
         self.source_shape = tuple(int(d) for d in meta.get("source_shape") or spec.shape[1:])
         self.output_shape = tuple(int(d) for d in meta["output_shape"])
         self.scale = int(meta.get("scale") or 1)
         self.size_multiple = int(meta.get("size_multiple") or 1)
         self.fixed_size = bool(meta.get("fixed_size", spec.shape[1] is not None))
-        self.max_samples = int(meta.get("max_samples") or c.DEFAULT_MAX_SAMPLES)
+
+    def for_direction(self, direction) -> "ExportedTranslator":
+        """The same loaded export translating in ``direction`` (nothing is loaded again)."""
+        other = copy.copy(self)
+        other._set_direction(direction)
+        return other
 
     @property
     def target_shape(self) -> tuple:
@@ -278,7 +310,7 @@ class ExportedTranslator:
         result for the exported generator)."""
         sources = self.check_sources(sources)
         k = self.max_samples
-        return np.concatenate([self._call(c.TRANSLATE_SIGNATURE, c.SOURCE,
+        return np.concatenate([self._call(self.translate_signature, c.SOURCE,
                                           sources[i:i + k])[c.IMAGES].numpy()
                                for i in range(0, len(sources), k)])
 
@@ -294,13 +326,14 @@ class ExportedTranslator:
         k, out = self.max_samples, []
         for i in range(0, len(items), k):
             batch = np.array(items[i:i + k], dtype=object)
-            out += list(self._call(c.TRANSLATE_PNG_SIGNATURE, c.SOURCE_PNG,
+            out += list(self._call(self.png_signature, c.SOURCE_PNG,
                                    batch)[c.IMAGES_PNG].numpy())
         return out
 
     def __repr__(self):
-        return (f"ExportedTranslator(path={self.path!r}, source_shape={self.source_shape}, "
-                f"output_shape={self.output_shape}, size_multiple={self.size_multiple})")
+        way = f"direction={self.direction!r}, " if self.direction else ""
+        return (f"ExportedTranslator(path={self.path!r}, {way}source_shape={self.source_shape}"
+                f", output_shape={self.output_shape}, size_multiple={self.size_multiple})")
 
 
 def load_exported(path):
@@ -321,28 +354,35 @@ def load_exported(path):
         ValueError: not a SavedModel, or a SavedModel without the generator signatures.
     """
     path = _resolve_saved_model_dir(path)
-    if _read_metadata(path).get("kind") == "translation":
+    meta = _read_metadata(path)
+    if meta.get("kind") == "translation" or set(meta.get("signatures") or ()) & set(
+            c.TRANSLATE_PAIRS):
         return ExportedTranslator(path)
     return ExportedGenerator(path)
 
 
-def load_translator(path) -> ExportedTranslator:
+def load_translator(path, direction=None) -> ExportedTranslator:
     """Load an image-to-image export: :class:`ExportedTranslator` (``translate(sources)``,
     ``translate_png(png_bytes)``, ``accepts(shape)``, ``size_problem(shape)``,
     ``source_shape``, ``target_shape``), what ``tfgan-app sample --saved-model DIR --input
-    IMAGE`` translates with.
+    IMAGE [--direction AtoB|BtoA]`` translates with.
+
+    Args:
+        path: a version or base directory.
+        direction: a CycleGAN export's direction (``"a_to_b"``/``"AtoB"``, the default, or
+            ``"b_to_a"``/``"BtoA"``); a one-way export takes None or ``a_to_b``.
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: not a SavedModel, or an export of a generator that samples (not a
-            translation export), naming what it is.
+        ValueError: not a SavedModel, an export of a generator that samples (not a
+            translation export), or a direction the export does not have, naming what it is.
     """
     exp = load_exported(path)
     if not isinstance(exp, ExportedTranslator):
         raise ValueError(f"{exp.path!r} exports a generator that samples images from noise "
                          f"(kind {exp.kind or 'images/points'!r}), not an image-to-image model: "
                          "--input needs the export of a translation run")
-    return exp
+    return exp if direction is None else exp.for_direction(direction)
 
 
 def sample_grid_from_saved_model(saved_model_dir, out_png, n=16, seed=0, labels=None, *, ncols=None):

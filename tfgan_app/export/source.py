@@ -221,6 +221,67 @@ class TranslationSource:
                 "latent_dim": None, "num_classes": None}
 
 
+class CycleGANSource:
+    """Both generators of a :class:`tfgan_app.cyclegan.CycleGAN` (``G: A -> B``, ``F: B -> A``)
+    for one export with a float and a PNG signature per direction
+    (:data:`tfgan_app.export.contract.DIRECTION_SIGNATURES`).
+
+    Args:
+      gan: the CycleGAN (``sampling_generator(direction)``: its EMA generators when kept).
+      origin: where it came from (recorded in the metadata).
+      kind: the ``cyclegan`` kind.
+      use_ema: export the EMA generators when the model kept them.
+
+    Attributes:
+      directions: ``{"a_to_b": TranslationSource, "b_to_a": TranslationSource}``;
+      generators: the two networks exported.
+    """
+
+    conditional = False
+
+    def __init__(self, gan, origin, kind, use_ema=True):
+        self.kind = kind
+        self.directions, names = {}, []
+        for d in contract.DIRECTIONS:
+            raw = gan.generator_ab if d == "a_to_b" else gan.generator_ba
+            gen = gan.sampling_generator(d) if use_ema else raw
+            name = ("ema_" if gen is not raw else "") + ("generator_ab" if d == "a_to_b"
+                                                          else "generator_ba")
+            self.directions[d] = TranslationSource(gen, f"{origin}: {name}", kind)
+            names.append(name)
+        self.origin = f"{origin} ({', '.join(names)})"
+        self.generators = [s.generator for s in self.directions.values()]
+
+    @property
+    def has_png(self) -> bool:
+        return all(s.has_png for s in self.directions.values())
+
+    def metadata(self) -> dict:
+        """The ``a_to_b`` generator's description (what ``serving_default`` translates) with
+        ``directions``: each direction's ``source_shape``, ``output_shape``, ``scale``,
+        ``size_multiple``, ``fixed_size`` and ``png``."""
+        per = {d: {k: v for k, v in s.metadata().items()
+                   if k not in ("kind", "output_key", "latent_dim", "num_classes")}
+               for d, s in self.directions.items()}
+        return {**self.directions["a_to_b"].metadata(), "kind": self.kind.name,
+                "directions": per, "serving_direction": "a_to_b"}
+
+
+def _two_way(kind) -> bool:
+    """Whether ``kind`` exports a signature per direction (the ``cyclegan`` kind)."""
+    return contract.DIRECTION_SIGNATURES["a_to_b"][0] in kind.export_signatures
+
+
+def _cyclegan_kind(data):
+    """The kind of unpaired data (``data`` None: described as ``tfgan_app.data.unpaired``
+    describes it) when it exports a signature per direction, else None."""
+    try:
+        kind = kinds.kind_of({"unpaired": True} if data is None else data)
+    except ValueError:
+        return None
+    return kind if _two_way(kind) else None
+
+
 def _takes_an_image(generator) -> bool:
     inputs = getattr(generator, "inputs", None) or []
     return len(inputs) == 1 and len(inputs[0].shape) == 4
@@ -251,14 +312,15 @@ def _infer_latent_dim(model) -> int:
     return int(dim)
 
 
-def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=None) -> ExportSource:
+def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=None):
     """Turn a GAN object, a run directory or a bare generator into an :class:`ExportSource`.
 
     Args:
       gan_or_run_dir: an :class:`ExportSource` (returned as is); a run directory (str or
-        path-like, read with :class:`tfgan_app.rundir.RunDir`); an object with
-        ``.generator`` (and ``.latent_dim``, ``.num_classes``, ``.ema_generator``); or a
-        ``keras.Model`` generator.
+        path-like, read with :class:`tfgan_app.rundir.RunDir`; a CycleGAN run's
+        ``gan.keras``); a :class:`tfgan_app.cyclegan.CycleGAN` (a
+        :class:`CycleGANSource`); an object with ``.generator`` (and ``.latent_dim``,
+        ``.num_classes``, ``.ema_generator``); or a ``keras.Model`` generator.
       use_ema: take the EMA generator when there is one.
       latent_dim, num_classes: override what the object says.
 
@@ -269,18 +331,29 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
     import keras
 
     obj = gan_or_run_dir
-    if isinstance(obj, ExportSource):
+    if isinstance(obj, (ExportSource, TranslationSource, CycleGANSource)):
         return obj
     if isinstance(obj, (str, os.PathLike)):
         from tfgan_app.rundir import RunDir
 
         run = RunDir(obj)
+        kind = _cyclegan_kind(run.config.get("data") or {})
+        if kind is not None:  # both generators live in gan.keras (with their EMA copies)
+            import tfgan_app.cyclegan  # noqa: F401 -- registers CycleGAN for loading
+
+            return CycleGANSource(run.load_gan(), run.path(run.GAN), kind, use_ema)
         generator = run.load_generator(use_ema)
         origin = run.sampling_generator_path(use_ema)
         kind = _translation_kind(run.config.get("data"), generator)  # what RunDir.kind says
         if kind is not None:  # (runs written without a data description still export)
             return TranslationSource(generator, origin, kind)
         return ExportSource(generator, run.latent_dim, run.num_classes, origin=origin)
+    if getattr(obj, "generator_ab", None) is not None:  # a CycleGAN: both directions
+        kind = _cyclegan_kind((getattr(obj, "run_config", None) or {}).get("data"))
+        if kind is None:
+            raise ValueError("a model with generator_ab/generator_ba must be of a kind that "
+                             "exports both directions (unpaired data, the 'cyclegan' kind)")
+        return CycleGANSource(obj, "gan", kind, use_ema)
     if getattr(obj, "generator", None) is not None:
         generator = obj.generator
         origin = "gan.generator"

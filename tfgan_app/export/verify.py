@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 
 from tfgan_app.export import contract as c
-from tfgan_app.export.loaded import load_exported
+from tfgan_app.export.loaded import ExportedTranslator, load_exported
 
 
 class ExportVerificationError(AssertionError):
@@ -57,21 +57,26 @@ print("REPORT " + json.dumps(report))
 """
 
 
-# The translation export's twin: runs translate, serving_default and translate_png on the
-# inputs in argv[3] (an .npz: float sources, PNG files), and translate on the PNGs as decoded
-# by TensorFlow here; writes the outputs to argv[4] for the parent to compare.
+# The translation export's twin: for each job ``[float signature, PNG signature]`` in the
+# names (argv[2]) runs the float signature and the PNG one on that job's inputs in argv[3] (an
+# .npz: float sources, PNG files), and the float one on the PNGs as decoded by TensorFlow here;
+# serving_default on the first job's sources; writes the outputs to argv[4] for the parent.
 _ISOLATED_TRANSLATION_SCRIPT = _ISOLATED_SCRIPT.split("names = json.loads")[0] + r"""
 names = json.loads(sys.argv[2])
 m = tf.saved_model.load(sys.argv[1])
 data = np.load(sys.argv[3], allow_pickle=True)
-src, pngs = data["sources"], [bytes(b) for b in data["pngs"]]
-out = {"translate": m.signatures[names["translate"]](**{names["source"]: src})[names["images"]].numpy(),
-       "serve": m.signatures[names["serve"]](**{names["source"]: src})[names["images"]].numpy()}
-decoded = np.stack([tf.io.decode_png(b, channels=0).numpy() for b in pngs])
-out["on_decoded"] = m.signatures[names["translate"]](
-    **{names["source"]: decoded.astype(np.float32) / 127.5 - 1.0})[names["images"]].numpy()
-res = m.signatures[names["translate_png"]](**{names["source_png"]: tf.constant(pngs)})
-out["png_out"] = np.stack([tf.io.decode_png(b, channels=0).numpy() for b in res[names["png"]].numpy()])
+out = {}
+def run(sig, **kw):
+    return m.signatures[sig](**kw)
+for i, (fsig, psig) in enumerate(names["jobs"]):
+    src, pngs = data[f"sources_{i}"], [bytes(b) for b in data[f"pngs_{i}"]]
+    out[f"{i}_translate"] = run(fsig, **{names["source"]: src})[names["images"]].numpy()
+    if i == 0:
+        out["serve"] = run(names["serve"], **{names["source"]: src})[names["images"]].numpy()
+    decoded = np.stack([tf.io.decode_png(b, channels=0).numpy() for b in pngs])
+    out[f"{i}_on_decoded"] = run(fsig, **{names["source"]: decoded.astype(np.float32) / 127.5 - 1.0})[names["images"]].numpy()
+    res = run(psig, **{names["source_png"]: tf.constant(pngs)})
+    out[f"{i}_png_out"] = np.stack([tf.io.decode_png(b, channels=0).numpy() for b in res[names["png"]].numpy()])
 np.savez(sys.argv[4], **out)
 report = {"signatures": sorted(m.signatures), "tfgan_app_imports_attempted": list(attempts)}
 try:
@@ -85,21 +90,25 @@ print("REPORT " + json.dumps(report))
 
 def _run_isolated(path, timeout=300, translation=None):
     """Run the export in a fresh ``python -I`` process without ``tfgan_app``; its report
-    (with ``outputs``, the arrays it computed, for ``translation=(sources, pngs)``)."""
+    (with ``outputs``, the arrays it computed, for ``translation``: a list of jobs
+    ``(float signature, PNG signature, sources, pngs)``, the first one also run through
+    ``serving_default``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    names = json.dumps({"serve": c.SERVING_SIGNATURE, "sample": c.SAMPLE_SIGNATURE, "labels": c.LABELS,
-                        "translate": c.TRANSLATE_SIGNATURE, "translate_png": c.TRANSLATE_PNG_SIGNATURE,
-                        "source": c.SOURCE, "source_png": c.SOURCE_PNG, "png": c.IMAGES_PNG,
-                        "images": c.IMAGES})
+    names = {"serve": c.SERVING_SIGNATURE, "sample": c.SAMPLE_SIGNATURE, "labels": c.LABELS,
+             "source": c.SOURCE, "source_png": c.SOURCE_PNG, "png": c.IMAGES_PNG,
+             "images": c.IMAGES, "jobs": [list(job[:2]) for job in translation or ()]}
     with tempfile.TemporaryDirectory() as cwd:
         script, extra = _ISOLATED_SCRIPT, []
         if translation is not None:
             script, extra = _ISOLATED_TRANSLATION_SCRIPT, [os.path.join(cwd, "in.npz"),
                                                            os.path.join(cwd, "out.npz")]
-            np.savez(extra[0], sources=translation[0], pngs=np.array(translation[1], dtype=object))
+            arrays = {}
+            for i, (_, _, sources, pngs) in enumerate(translation):
+                arrays[f"sources_{i}"], arrays[f"pngs_{i}"] = sources, np.array(pngs, dtype=object)
+            np.savez(extra[0], **arrays)
         proc = subprocess.run(
-            [sys.executable, "-I", "-c", script, os.path.abspath(path), names, *extra],
+            [sys.executable, "-I", "-c", script, os.path.abspath(path), json.dumps(names), *extra],
             cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
         )
         outputs = dict(np.load(extra[1])) if extra and proc.returncode == 0 else None
@@ -127,7 +136,7 @@ def verify_export(path, gan=None, *, atol=1e-5, isolated=False, num_samples=4, s
 
     Image-to-image exports are checked by
     :func:`_verify_translation` (``translate`` against the generator, ``translate_png``
-    against ``translate`` within one grey level).
+    against ``translate`` within one grey level; a CycleGAN export's two directions each).
 
     Checks: both signatures exist with the documented input names/dtypes
     (:func:`tfgan_app.export.contract.signature_inputs`); ``sample`` is deterministic for a
@@ -156,7 +165,7 @@ def verify_export(path, gan=None, *, atol=1e-5, isolated=False, num_samples=4, s
         :func:`tfgan_app.export.load_exported`.
     """
     exp = load_exported(path)
-    if exp.kind == "translation":
+    if isinstance(exp, ExportedTranslator):
         return _verify_translation(exp, gan, atol=atol, isolated=isolated,
                                   num_samples=num_samples, seed=seed)
 
@@ -240,92 +249,141 @@ def _grey_levels(a, b) -> int:
 
 
 def _verify_translation(exp, gan=None, *, atol=1e-5, isolated=False, num_samples=4, seed=0):
-    """:func:`verify_export` for an image-to-image export (:class:`ExportedTranslator`).
+    """:func:`verify_export` for an image-to-image export (:class:`ExportedTranslator`): a
+    translation export's one direction, or each direction of a CycleGAN export.
 
-    Checks: the three signatures with the documented inputs; ``translate`` is finite,
-    ``[N, scale*h, scale*w, C]``, equal to ``serving_default`` and (with ``gan``) to the
-    generator (``TranslationGAN.translate`` for a TranslationGAN: its EMA generator) within
-    ``atol``; other sizes the export accepts translate and a size it refuses is an error
-    naming it; ``translate_png`` of PNG files equals ``translate`` of the decoded images
-    within one grey level. ``isolated``: the same, computed in a fresh process without
-    ``tfgan_app`` and compared here.
+    Checks, per direction: the signatures with the documented inputs; the float signature
+    (``translate``, ``translate_a_to_b``, ``translate_b_to_a``) is finite,
+    ``[N, scale*h, scale*w, C]`` and (with ``gan``) equal to the generator
+    (``TranslationGAN.translate``, ``CycleGAN.translate(x, direction)``: their EMA
+    generators) within ``atol``; other sizes the export accepts translate and a size it
+    refuses is an error naming it; the PNG signature of PNG files equals the float one of
+    the decoded images within one grey level. ``serving_default`` equals the float signature
+    of ``translate`` (or ``a_to_b``). ``isolated``: the same, computed in a fresh process
+    without ``tfgan_app`` and compared here.
 
     Returns:
-      dict: ``path``, ``signatures``, ``max_abs_diff`` (None without ``gan``),
-      ``png_max_grey_levels``, ``isolated``.
+      dict: ``path``, ``signatures``, ``max_abs_diff`` (None without ``gan``) and
+      ``png_max_grey_levels`` (the largest over the directions), ``directions`` (CycleGAN:
+      ``{direction: {"max_abs_diff", "png_max_grey_levels"}}``), ``isolated``.
     """
-    from tfgan_app.images import to_uint8
-    from tfgan_app.serving import decode_png_batch
-
     def fail(msg):
         raise ExportVerificationError(f"{exp.path}: {msg}")
 
     sigs = {name: {"inputs": _describe(fn.structured_input_signature[1]),
                    "outputs": _describe(fn.structured_outputs)}
             for name, fn in exp.signatures.items()}
-    for name in c.TRANSLATION_SIGNATURES:
+    for name in c.CYCLEGAN_SIGNATURES if exp.directions else c.TRANSLATION_SIGNATURES:
         expected_in = c.signature_inputs(name, False, translation=True)
         if {k: v[0] for k, v in sigs[name]["inputs"].items()} != expected_in:
             fail(f"{name} inputs are {sigs[name]['inputs']}, expected {expected_in}")
-    n, (h, w, channels) = max(2, int(num_samples)), exp.source_shape
+    ways = [exp.for_direction(d) for d in exp.directions] or [exp]
+    checked = [_verify_direction(one, gan, fail, atol, num_samples, seed) for one in ways]
+    serve = exp.signatures[c.SERVING_SIGNATURE](**{c.SOURCE: checked[0]["sources"]})[c.IMAGES]
+    if not np.array_equal(serve.numpy(), checked[0]["images"]):
+        fail(f"serving_default differs from {ways[0].translate_signature}")
+    diffs = [r["max_abs_diff"] for r in checked]
+    report = {"path": exp.path, "signatures": sigs,
+              "max_abs_diff": None if gan is None else max(diffs),
+              "png_max_grey_levels": max(r["grey"] for r in checked), "isolated": None}
+    if exp.directions:
+        report["directions"] = {one.direction: {"max_abs_diff": r["max_abs_diff"],
+                                                "png_max_grey_levels": r["grey"]}
+                                for one, r in zip(ways, checked)}
+    if isolated:
+        report["isolated"] = _check_isolated(exp, ways, checked, fail, atol)
+    return report
+
+
+def _reference(gan, one, sources):
+    """What the exported generator of ``one``'s direction computes for ``sources``, from
+    ``gan`` (a TranslationGAN or CycleGAN: its ``translate``; else what
+    :func:`~tfgan_app.export.source.resolve_source` makes of it)."""
+    if hasattr(gan, "translate"):
+        return gan.translate(sources, one.direction) if one.direction else gan.translate(sources)
+    from tfgan_app.export.source import resolve_source
+
+    src = resolve_source(gan)
+    return (src.directions[one.direction] if one.direction else src).call(sources)
+
+
+def _verify_direction(one, gan, fail, atol, num_samples, seed):
+    """The in-process checks of one direction (:func:`_verify_translation`); what the isolated
+    check compares against: ``sources``, ``pngs``, ``images``, ``expected`` (uint8 of the
+    float signature on the decoded PNGs), ``max_abs_diff``, ``grey``."""
+    import tensorflow as tf
+
+    from tfgan_app.images import to_uint8
+    from tfgan_app.serving import decode_png_batch
+
+    name = one.translate_signature
+    n, (h, w, channels) = max(2, int(num_samples)), one.source_shape
     rng = np.random.default_rng(seed)
     sources = rng.uniform(-1, 1, (n, h, w, channels)).astype(np.float32)
-    images = exp.translate(sources)
-    out_shape = (n, h * exp.scale, w * exp.scale, exp.output_shape[-1])
+    images = one.translate(sources)
+    out_shape = (n, h * one.scale, w * one.scale, one.output_shape[-1])
     if images.dtype != np.float32 or images.shape != out_shape or not np.all(np.isfinite(images)):
-        fail(f"translate returned {images.dtype} {images.shape} (expected float32 {out_shape}, finite)")
-    serve = exp.signatures[c.SERVING_SIGNATURE](**{c.SOURCE: sources})[c.IMAGES].numpy()
-    if not np.array_equal(serve, images):
-        fail("serving_default differs from translate")
+        fail(f"{name} returned {images.dtype} {images.shape} (expected float32 {out_shape}, finite)")
     max_diff = None
     if gan is not None:
-        if hasattr(gan, "translate"):
-            ref = np.asarray(gan.translate(sources))
-        else:
-            from tfgan_app.export.source import resolve_source
-
-            ref = np.asarray(resolve_source(gan).call(sources))
-        max_diff = float(np.max(np.abs(ref - images)))
+        max_diff = float(np.max(np.abs(np.asarray(_reference(gan, one, sources)) - images)))
         if max_diff > atol:
-            fail(f"translate differs from the generator by {max_diff:.3g} > atol={atol}")
-    m = exp.size_multiple
-    if not exp.fixed_size:  # another size it accepts
+            fail(f"{name} differs from the generator by {max_diff:.3g} > atol={atol}")
+    m = one.size_multiple
+    if not one.fixed_size:  # another size it accepts
         hh, ww = h + m, w + m
-        got = exp.translate(rng.uniform(-1, 1, (1, hh, ww, channels))).shape[1:3]
-        if got != (hh * exp.scale, ww * exp.scale):
-            fail(f"translate of {hh}x{ww} images returned {got[0]}x{got[1]}")
-    if m > 1 or exp.fixed_size:  # a size it refuses, in the graph itself
-        import tensorflow as tf
-
+        got = one.translate(rng.uniform(-1, 1, (1, hh, ww, channels))).shape[1:3]
+        if got != (hh * one.scale, ww * one.scale):
+            fail(f"{name} of {hh}x{ww} images returned {got[0]}x{got[1]}")
+    if m > 1 or one.fixed_size:  # a size it refuses, in the graph itself
         try:
-            exp.signatures[c.TRANSLATE_SIGNATURE](**{c.SOURCE: tf.zeros([1, h + 1, w, channels])})
+            one.signatures[name](**{c.SOURCE: tf.zeros([1, h + 1, w, channels])})
         except tf.errors.InvalidArgumentError as e:
             if f"{h + 1}x{w}" not in str(e):
-                fail(f"translate refused {h + 1}x{w} images without naming the size: {e}")
+                fail(f"{name} refused {h + 1}x{w} images without naming the size: {e}")
         except (TypeError, ValueError):
             pass  # a fixed-size signature refuses the shape when its inputs are bound
         else:
-            fail(f"translate accepted {h + 1}x{w} images (size_multiple {m})")
+            fail(f"{name} accepted {h + 1}x{w} images (size_multiple {m})")
     u8 = to_uint8(sources)
     pngs = _pngs(u8)
-    png_out = decode_png_batch(exp.translate_png(pngs))
-    expected = to_uint8(exp.translate(u8.astype(np.float32) / 127.5 - 1.0))
-    grey = _grey_levels(png_out, expected)
-    if png_out.shape != expected.shape or grey > 1:
-        fail(f"translate_png differs from translate of the decoded PNGs by {grey} grey levels")
-    iso = _run_isolated(exp.path, translation=(sources, pngs)) if isolated else None
-    if iso is not None:
-        if iso["tfgan_app_importable"] or iso["tfgan_app_imports_attempted"]:
-            fail(f"the export needed tfgan_app in the isolated process: {iso['tfgan_app_imports_attempted']}")
-        o = iso.pop("outputs")
-        iso_diff = float(np.max(np.abs(o["translate"] - images)))
-        iso["max_abs_diff_to_this_process"] = iso_diff
-        iso["png_max_grey_levels"] = _grey_levels(o["png_out"], to_uint8(o["on_decoded"]))
-        if iso_diff > atol or not np.array_equal(o["serve"], o["translate"]):
-            fail(f"translate in the isolated process differs by {iso_diff:.3g} (serving_default "
-                 "must equal translate)")
-        if o["png_out"].shape != expected.shape or iso["png_max_grey_levels"] > 1:
-            fail(f"in the isolated process translate_png differs from translate of the decoded "
-                 f"PNGs by {iso['png_max_grey_levels']} grey levels")
-    return {"path": exp.path, "signatures": sigs, "max_abs_diff": max_diff,
-            "png_max_grey_levels": grey, "isolated": iso}
+    png_out = decode_png_batch(one.translate_png(pngs))
+    expected = to_uint8(one.translate(u8.astype(np.float32) / 127.5 - 1.0))
+    grey = _grey_levels(png_out, expected) if png_out.shape == expected.shape else 256
+    if grey > 1:
+        fail(f"{one.png_signature} differs from {name} of the decoded PNGs by {grey} grey levels")
+    return {"sources": sources, "pngs": pngs, "images": images, "expected": expected,
+            "max_abs_diff": max_diff, "grey": grey}
+
+
+def _check_isolated(exp, ways, checked, fail, atol):
+    """Each direction computed in a fresh process without ``tfgan_app``, compared with this
+    process's results (:func:`_verify_translation`); the process's report."""
+    from tfgan_app.images import to_uint8
+
+    iso = _run_isolated(exp.path, translation=[
+        (one.translate_signature, one.png_signature, r["sources"], r["pngs"])
+        for one, r in zip(ways, checked)])
+    if iso["tfgan_app_importable"] or iso["tfgan_app_imports_attempted"]:
+        fail(f"the export needed tfgan_app in the isolated process: {iso['tfgan_app_imports_attempted']}")
+    o = iso.pop("outputs")
+    if not np.array_equal(o["serve"], o["0_translate"]):
+        fail(f"in the isolated process serving_default differs from {ways[0].translate_signature}")
+    diffs, greys = [], []
+    for i, (one, r) in enumerate(zip(ways, checked)):
+        name = one.translate_signature
+        diffs.append(float(np.max(np.abs(o[f"{i}_translate"] - r["images"]))))
+        if diffs[-1] > atol:
+            fail(f"{name} in the isolated process differs by {diffs[-1]:.3g}")
+        png_out, on_decoded = o[f"{i}_png_out"], to_uint8(o[f"{i}_on_decoded"])
+        greys.append(_grey_levels(png_out, on_decoded)
+                     if png_out.shape == r["expected"].shape == on_decoded.shape else 256)
+        if greys[-1] > 1:
+            fail(f"in the isolated process {one.png_signature} differs from {name} of the "
+                 f"decoded PNGs by {greys[-1]} grey levels")
+    iso["max_abs_diff_to_this_process"], iso["png_max_grey_levels"] = max(diffs), max(greys)
+    if exp.directions:
+        iso["directions"] = {one.direction: {"max_abs_diff_to_this_process": d,
+                                             "png_max_grey_levels": g}
+                             for one, d, g in zip(ways, diffs, greys)}
+    return iso
