@@ -410,6 +410,9 @@ def plot_history(history: dict, path: str, title: str = "GAN training") -> None:
     panels = (((("d_loss", "discriminator"), ("g_loss", "generator")), "loss", "losses"),
               ((("d_real", "D(real)"), ("d_fake", "D(generated)")),
                "mean discriminator output", "discriminator outputs"))
+    if "d_real" not in history and "cycle" in history:  # CycleGAN: its two extra loss terms
+        panels = (panels[0], ((("cycle", "cycle"), ("identity", "identity")), "loss term",
+                              "CycleGAN terms"))
     for ax, (curves, ylabel, panel_title) in zip(fig.subplots(1, 2), panels):
         for key, label in curves:
             if key in history:

@@ -205,12 +205,23 @@ def _cyclegan_model(generator, discriminator, settings):
     from tfgan_app import builders
     from tfgan_app.cyclegan import CycleGAN
 
+    for key, fits in (("translation", None), ("report", ("cyclegan", None))):
+        if settings.get(key) is not None and (fits is None or settings[key] not in fits):
+            raise ValueError(f"setting {key}={settings[key]!r} does not apply to unpaired data "
+                             f"({settings.get('dataset')!r}): CycleGAN runs take the "
+                             "'cyclegan' setting and report 'cyclegan'")
     shape_a, shape_b = tuple(generator.inputs[0].shape[1:]), tuple(generator.outputs[0].shape[1:])
     f = builders.build("generator", settings["generator"], data_shape=shape_a,
                        source_shape=shape_b)
     d_a = builders.build("discriminator", settings["discriminator"], data_shape=shape_a)
-    return CycleGAN(generator, f, d_a, discriminator, seed=int(settings["seed"]),
-                    **(settings.get("cyclegan") or {}))
+    try:
+        return CycleGAN(generator, f, d_a, discriminator, seed=int(settings["seed"]),
+                        **(settings.get("cyclegan") or {}))
+    except ValueError as e:  # e.g. the identity loss between domains of different shapes
+        raise ValueError(f"CycleGAN on {settings.get('dataset')!r} (domain A {shape_a}, B "
+                         f"{shape_b}): {e}"
+                         + (" (setting cyclegan.identity_weight)" if "identity" in str(e) else "")
+                         ) from None
 
 
 def _cyclegan_callbacks(run, info, every):
@@ -223,7 +234,8 @@ def _cyclegan_callbacks(run, info, every):
 
 
 #: Unpaired translation (:class:`tfgan_app.cyclegan.CycleGAN`): pictured as both cycles,
-#: a | G(a) | F(G(a)) | b | F(b) | G(F(b)). Evaluation and export are not wired yet (#19).
+#: a | G(a) | F(G(a)) | b | F(b) | G(F(b)); judged (and tuned) by the translation metrics of
+#: G(a) against the offline task's known mapping (:mod:`tfgan_app.evaluation.cyclegan`).
 CYCLEGAN = dataclasses.replace(
     TRANSLATION, name="cyclegan", description="images translated between unpaired domains",
     matches=lambda data, shape, num_classes: (

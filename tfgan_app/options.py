@@ -128,6 +128,29 @@ def builder_spec(value) -> dict:
     return dict(value)
 
 
+#: The CycleGAN keywords a run's ``cyclegan`` setting may hold (:class:`tfgan_app.cyclegan.
+#: CycleGAN`; ``tests/test_cyclegan_cli.py`` checks they match its signature).
+CYCLEGAN_KEYWORDS = {"cycle_weight": number(0), "identity_weight": number(0),
+                     "pool_size": integer(0), "pool_probability": number(0, 1)}
+
+
+def _cyclegan(value):
+    if value is None:
+        return None
+    value = mapping(value)
+    unknown = sorted(set(value) - set(CYCLEGAN_KEYWORDS))
+    if unknown:
+        raise ValueError(f"unknown CycleGAN keyword(s) {unknown}; valid: "
+                         f"{', '.join(CYCLEGAN_KEYWORDS)}")
+    out = {}
+    for k, v in value.items():
+        try:
+            out[k] = CYCLEGAN_KEYWORDS[k](v)
+        except ValueError as e:
+            raise ValueError(f"{k}: {e}") from None
+    return out
+
+
 def anything(value):
     return value
 
@@ -286,6 +309,9 @@ RUN_SETTINGS = (
            "image-to-image runs: `TranslationGAN` keywords (`reconstruction`, "
            "`reconstruction_weight`, `adversarial_weight`, `gradient_ratio`, "
            "`reconstruction_only`); None: noise-to-sample GANs", "networks"),
+    Option("cyclegan", None, _cyclegan, "unpaired runs (`unpaired*` data): `CycleGAN` keywords "
+           "(`cycle_weight` 10, `identity_weight` 0.5 x cycle, `pool_size` 50, "
+           "`pool_probability` 0.5); None: the paper's values", "networks"),
     Option("d_lr", 2e-4, number(0, open_min=True), "discriminator Adam learning rate",
            "optimizers"),
     Option("g_lr", 2e-4, number(0, open_min=True), "generator Adam learning rate",
@@ -294,9 +320,10 @@ RUN_SETTINGS = (
            "optimizers"),
     Option("beta_2", 0.999, number(0, 1, open_max=True), "Adam beta_2 (both networks)",
            "optimizers"),
-    Option("lr_decay", None, choice("linear", "none", optional=True), "'linear': both rates "
-           "fall linearly to lr x lr_decay_floor over the run's steps; None: constant",
-           "optimizers"),
+    Option("lr_decay", None, choice("linear", "linear_second_half", "none", optional=True),
+           "'linear': both rates fall linearly to lr x lr_decay_floor over the run's steps; "
+           "'linear_second_half': constant for the first half, then linearly to 0 (the "
+           "CycleGAN paper's); None: constant", "optimizers"),
     Option("lr_decay_floor", 0.01, number(0, 1), "final fraction of the learning rate",
            "optimizers"),
     Option("plot_every", 1, integer(1), "sample grids and plots every N epochs and after the "
@@ -309,7 +336,8 @@ RUN_SETTINGS = (
     Option("backup_seconds", 30.0, number(0), "resumable backups at most every N s (and after "
            "the last epoch): a killed run loses at most N s plus one epoch; 0: every due epoch",
            "run"),
-    Option("report", None, choice("gaussian", "mode_coverage", "translation", optional=True),
+    Option("report", None, choice("gaussian", "mode_coverage", "translation", "cyclegan",
+                                  optional=True),
            "what the job measures at the end into report.json", "run"),
     Option("strategy", "default", anything, "`tf.distribute` strategy name "
            "(`tfgan_app.distribute.get_strategy`)", "run"),

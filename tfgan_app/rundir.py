@@ -14,6 +14,8 @@ Layout::
       generator.keras      the trained generator alone (keras.saving.load_model)
       ema_generator.keras  when ema_decay is set: the weight-averaged generator, which
                            sampling, evaluation and export use
+      generator_ba.keras   CycleGAN runs: F (B -> A) beside G (A -> B, generator.keras),
+      ema_generator_ba.keras  and its EMA copy when ema_decay is set
       gan.keras            the whole GANModel with both optimizers' state
       report.json          what the job measured at the end (e.g. the Gaussian fit)
       eval.json            written by `tfgan-app evaluate`
@@ -77,6 +79,8 @@ class RunDir:
     DOCTOR = "doctor.json"
     GENERATOR = "generator.keras"
     EMA_GENERATOR = "ema_generator.keras"
+    GENERATOR_BA = "generator_ba.keras"
+    EMA_GENERATOR_BA = "ema_generator_ba.keras"
     GAN = "gan.keras"
     BACKUP = "backup"
     LOCK = "train.lock"
@@ -89,8 +93,8 @@ class RunDir:
     #: ``tfgan-app sample --input`` of a translation run: translated images (default output)
     TRANSLATED = os.path.join("samples", "translated")
     #: What ``train`` writes here (removed by ``--overwrite``); folders are removed whole.
-    OUTPUTS = (HISTORY, GENERATOR, EMA_GENERATOR, GAN, REPORT, EVAL, BACKUP, LOGS, SAMPLES,
-               LOSSES_PNG, SCATTER_PNG, DOCTOR)
+    OUTPUTS = (HISTORY, GENERATOR, EMA_GENERATOR, GENERATOR_BA, EMA_GENERATOR_BA, GAN, REPORT,
+               EVAL, BACKUP, LOGS, SAMPLES, LOSSES_PNG, SCATTER_PNG, DOCTOR)
     #: The folders where files are written atomically (and temporaries may be left).
     _WRITTEN_DIRS = ("", "plots", SAMPLES, TRANSLATED, BACKUP)
 
@@ -167,20 +171,28 @@ class RunDir:
         """``report.json``: what the job measured at the end."""
         return read_json(self._require(self.REPORT, "has the run finished training?"))
 
-    def sampling_generator_path(self, use_ema: bool = True) -> str:
+    def sampling_generator_path(self, use_ema: bool = True, direction: str = "a_to_b") -> str:
         """The generator that samples: ``ema_generator.keras`` when the run kept an EMA copy
         and ``use_ema`` (what ``GANModel.generate`` and the export use), else
-        ``generator.keras``."""
-        if use_ema and os.path.isfile(self.path(self.EMA_GENERATOR)):
-            return self.path(self.EMA_GENERATOR)
-        return self._require(self.GENERATOR, "has the run finished training? (expected "
-                             "config.json and generator.keras written by `tfgan-app train`)")
+        ``generator.keras``; ``direction="b_to_a"``: a CycleGAN run's F
+        (``[ema_]generator_ba.keras``)."""
+        names = {"a_to_b": (self.EMA_GENERATOR, self.GENERATOR),
+                 "b_to_a": (self.EMA_GENERATOR_BA, self.GENERATOR_BA)}
+        if direction not in names:
+            raise ValueError(f"direction must be one of {', '.join(names)}, got {direction!r}")
+        ema, plain = names[direction]
+        if use_ema and os.path.isfile(self.path(ema)):
+            return self.path(ema)
+        return self._require(plain, "has the run finished training? (expected "
+                             f"config.json and {plain} written by `tfgan-app train`"
+                             + (" for a CycleGAN run)" if direction == "b_to_a" else ")"))
 
     @staticmethod
     def _load_keras(path: str, compile: bool = False):
         import keras
 
         import tfgan_app.builders  # noqa: F401  (registers the package's custom layers)
+        import tfgan_app.cyclegan  # noqa: F401  (registers CycleGAN)
         import tfgan_app.model  # noqa: F401  (registers GANModel)
 
         if not zipfile.is_zipfile(path):  # Keras would say "File not found" (issue #14)
@@ -202,10 +214,10 @@ class RunDir:
                 "README's Reliability section)")
         return model
 
-    def load_generator(self, use_ema: bool = True):
+    def load_generator(self, use_ema: bool = True, direction: str = "a_to_b"):
         """The sampling generator (see :meth:`sampling_generator_path`) as a ``keras.Model``."""
         self.config  # noqa: B018 -- a clear error for a directory that is not a run
-        return self._load_keras(self.sampling_generator_path(use_ema))
+        return self._load_keras(self.sampling_generator_path(use_ema, direction))
 
     def sampler(self, use_ema: bool = True):
         """A :class:`tfgan_app.sampling.Sampler` over the sampling generator: draws exactly
@@ -214,12 +226,21 @@ class RunDir:
 
         return Sampler(self.load_generator(use_ema), self.latent_dim, self.num_classes)
 
-    def translator(self, use_ema: bool = True):
+    def translator(self, use_ema: bool = True, direction: str = "a_to_b"):
         """A :class:`tfgan_app.translation.Translator` over the sampling generator of an
-        image-to-image run (``tfgan-app sample --input``, ``evaluate``)."""
+        image-to-image run (``tfgan-app sample --input``, ``evaluate``); a CycleGAN run's
+        ``direction`` (``"a_to_b"``: G, ``"b_to_a"``: F)."""
         from tfgan_app.translation import Translator
 
-        return Translator(self.load_generator(use_ema))
+        return Translator(self.load_generator(use_ema, direction))
+
+    def translated_dir(self, direction: str | None = None) -> str:
+        """Where ``tfgan-app sample --input`` writes by default: ``samples/translated/``, a
+        CycleGAN run's ``samples/translated/AtoB/`` (or ``BtoA/``)."""
+        if direction is None:
+            return self.path(self.TRANSLATED)
+        return os.path.join(self.path(self.TRANSLATED),
+                            {"a_to_b": "AtoB", "b_to_a": "BtoA"}[direction])
 
     def load_gan(self, compile: bool = True):
         """``gan.keras``: the whole :class:`~tfgan_app.GANModel` (optimizers included), with
@@ -239,10 +260,16 @@ class RunDir:
         self._config = None
 
     def write_models(self, gan) -> None:
-        """``generator.keras``, ``ema_generator.keras`` (when EMA is on) and ``gan.keras``."""
-        models = [(self.GENERATOR, gan.generator), (self.GAN, gan)]
-        if getattr(gan, "ema_generator", None) is not None:
-            models.insert(1, (self.EMA_GENERATOR, gan.ema_generator))
+        """``generator.keras``, ``ema_generator.keras`` (when EMA is on) and ``gan.keras``;
+        for a CycleGAN also ``generator_ba.keras`` (and ``ema_generator_ba.keras``)."""
+        if hasattr(gan, "generator_ab"):  # CycleGAN: G is generator.keras, F beside it
+            models = [(self.GENERATOR, gan.generator_ab), (self.GENERATOR_BA, gan.generator_ba),
+                      (self.EMA_GENERATOR, gan.ema_generator_ab),
+                      (self.EMA_GENERATOR_BA, gan.ema_generator_ba), (self.GAN, gan)]
+        else:
+            models = [(self.GENERATOR, gan.generator),
+                      (self.EMA_GENERATOR, getattr(gan, "ema_generator", None)), (self.GAN, gan)]
+        models = [(name, m) for name, m in models if m is not None]
         for name, model in models:
             with atomic_path(self.path(name), suffix=".keras") as tmp:
                 model.save(tmp)

@@ -82,6 +82,15 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
     gen = builders.build("generator", settings["generator"],
                          latent_dim=int(settings["latent_dim"]), **shapes)
     disc = builders.build("discriminator", settings["discriminator"], **shapes)
+    if info.get("unpaired"):  # G: A -> B must take A's images (CycleGAN builds F alike)
+        got = (tuple(gen.inputs[0].shape[1:]), tuple(gen.outputs[0].shape[1:]))
+        want = tuple(tuple(info["domain_shapes"][k]) for k in "ab")
+        if got != want:
+            raise ValueError(
+                f"generator {settings['generator'].get('builder')!r} maps {got[0]} to {got[1]},"
+                f" but the domains of {info.get('name')!r} are A {want[0]} and B {want[1]}: use "
+                "a generator that takes the source image's shape (e.g. 'resnet', which needs A "
+                "and B of one height and width; dataset_options image_size sets both)")
     if policy:
         disc = distribute.float32_outputs(disc)
     gan = kinds.kind_of(info, num_classes=num_classes).build_model(gen, disc, settings)
@@ -91,13 +100,15 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
 
     def adam(lr, total_steps):
         lr = float(lr)
-        decay = settings.get("lr_decay")
-        if decay not in (None, "none", "linear"):
-            raise ValueError(f"unknown lr_decay {decay!r}; expected 'linear' or none")
+        decay = options.check_setting("lr_decay", settings.get("lr_decay"))
         if decay == "linear":  # to lr * floor at the run's last step, then constant
             floor = float(settings.get("lr_decay_floor", 0.01))
             lr = keras.optimizers.schedules.PolynomialDecay(
                 lr, decay_steps=int(total_steps), end_learning_rate=lr * floor, power=1.0)
+        elif decay == "linear_second_half":  # the CycleGAN paper's: constant, then to 0
+            from tfgan_app.cyclegan import LinearDecay
+
+            lr = LinearDecay(lr, int(total_steps), decay_start=0.5)
         return keras.optimizers.Adam(lr, beta_1=float(settings["beta_1"]),
                                      beta_2=float(settings["beta_2"]))
 
@@ -166,6 +177,11 @@ def weights_fingerprint(model) -> str:
     for w in model.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()
+
+
+def _generator(gan):
+    """The generator a run's fingerprint covers: G (A -> B) of a CycleGAN."""
+    return gan.generator_ab if hasattr(gan, "generator_ab") else gan.generator
 
 
 def _changed_settings(saved: dict, settings: dict, ignore=()) -> list[str]:
@@ -241,7 +257,7 @@ def _finished_result(run: RunDir) -> dict:
           "--epochs N continues it to N epochs", flush=True)
     return {"gan": gan, "history": history, "report": run.report(),
             "resumed_from_epoch": None, "already_finished": True, "warnings": [],
-            "fingerprint": weights_fingerprint(gan.generator)}
+            "fingerprint": weights_fingerprint(_generator(gan))}
 
 
 def _passes_started(ds, epochs_done: int) -> int:
@@ -410,6 +426,10 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
         from tfgan_app.translation import translation_report
 
         report = translation_report(gan, info)
+    elif settings.get("report") == "cyclegan":
+        from tfgan_app.evaluation.cyclegan import cyclegan_report
+
+        report = cyclegan_report(gan, info)
     report = doctor.add_to_report(doctors, report)
     run.write_report(report)
     # Every output is written: the backup is no longer needed.
@@ -417,4 +437,4 @@ def _train(settings, run_dir, backup_dir, strategy, verbose, extra_callbacks, re
     return {"gan": gan, "history": history.history, "report": report,
             "resumed_from_epoch": start_epoch if previous is not None else None,
             "already_finished": False, "warnings": [guard.warning] if guard.warning else [],
-            "fingerprint": weights_fingerprint(gan.generator)}
+            "fingerprint": weights_fingerprint(_generator(gan))}

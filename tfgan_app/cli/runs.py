@@ -21,7 +21,10 @@ def _cmd_evaluate(args) -> int:
 
     result = evaluate_run(args.run_dir, metrics=args.metrics, num_samples=args.num_samples,
                           seed=args.seed)
-    print(format_table(result))
+    if result["metrics"]:
+        print(format_table(result))
+    if result.get("details"):  # a CycleGAN run: both directions and the cycles
+        print_cyclegan_report(result["details"])
     print(f"wrote {RunDir(args.run_dir).path(RunDir.EVAL)}")
     return 0
 
@@ -39,6 +42,9 @@ def add_sample(sub):
                    help="PNG path (default RUN_DIR/samples/sample.png); with --input: the PNG "
                         "of one image or the folder of a folder's images (default "
                         "RUN_DIR/samples/translated/)")
+    p.add_argument("--direction", default=None, metavar="AtoB|BtoA",
+                   help="CycleGAN runs and exports: translate with G (AtoB, the default) or F "
+                        "(BtoA)")
     p.add_argument("-n", "--num", type=int, default=None,
                    help="number of samples (default 64; translation: 8 held-out pairs)")
     p.add_argument("--seed", type=int, default=0)
@@ -60,6 +66,10 @@ def _cmd_sample(args) -> int:
         _png_out(args.out)
     if args.num is not None and args.num < 1:
         raise ValueError(f"-n/--num must be a positive integer, got {args.num}")
+    if args.direction is not None:
+        from tfgan_app.export.contract import direction_name
+
+        args.direction = direction_name(args.direction)
     if args.saved_model and args.input is not None:
         return _translate_saved_model(args)
     if args.run_dir:
@@ -67,8 +77,11 @@ def _cmd_sample(args) -> int:
         from tfgan_app.rundir import RunDir
 
         run = RunDir(args.run_dir)
-        if run.kind is kinds.TRANSLATION:
+        if run.kind in (kinds.TRANSLATION, kinds.CYCLEGAN):
             return _sample_translation(args, run)
+        if args.direction is not None:
+            raise ValueError(f"--direction applies to CycleGAN runs; {args.run_dir!r} is a "
+                             f"{run.kind.name} run")
         if args.input is not None:
             raise ValueError(f"--input translates images with an image-to-image run; "
                              f"{args.run_dir!r} is a {run.kind.name} run (it samples from "
@@ -114,15 +127,25 @@ def _sample_translation(args, run) -> int:
     from tfgan_app import images
     from tfgan_app.translation import translate_files, triptych
 
+    from tfgan_app import kinds
+
     if args.labels is not None:
         raise ValueError("--labels applies to class-conditional runs; an image-to-image run "
                          "translates images (--input IMAGE_OR_FOLDER)")
-    translator = run.translator()
+    cycle = run.kind is kinds.CYCLEGAN
+    if args.direction is not None and not cycle:
+        raise ValueError(f"--direction applies to CycleGAN runs; {run.root!r} is a one-way "
+                         f"{run.kind.name} run")
+    direction = (args.direction or "a_to_b") if cycle else None
     if args.input is not None:
-        out = args.out or (run.path(run.TRANSLATED) if os.path.isdir(args.input) else
-                           os.path.join(run.path(run.TRANSLATED), os.path.splitext(
-                               os.path.basename(args.input))[0] + ".png"))
+        translator = run.translator(direction=direction or "a_to_b")
+        folder = run.translated_dir(direction)
+        out = args.out or (folder if os.path.isdir(args.input) else os.path.join(
+            folder, os.path.splitext(os.path.basename(args.input))[0] + ".png"))
         return _print_translated(translate_files(translator, args.input, out), out)
+    if cycle:
+        return _sample_cycles(args, run)
+    translator = run.translator()
     from tfgan_app.data.paired import heldout_pairs
 
     sources, targets = heldout_pairs(run.data, args.num or 8)
@@ -131,6 +154,51 @@ def _sample_translation(args, run) -> int:
     images.save_png(grid, out, scale=max(1, min(4, 128 // int(targets.shape[1]))))
     print(f"wrote {out} (source | generated | target for {len(targets)} held-out pairs)")
     return 0
+
+
+def _sample_cycles(args, run) -> int:
+    """``sample`` of a CycleGAN run without ``--input``: both cycles on held-out images."""
+    from tfgan_app import images
+    from tfgan_app.cyclegan import cycle_grid
+    from tfgan_app.data.unpaired import heldout_domains
+    from tfgan_app.evaluation.cyclegan import RunTranslators
+
+    held = heldout_domains(run.data, args.num or 8)
+    if held is None:
+        raise ValueError(f"{run.root!r} trained on {run.data.get('name')!r}, which has no "
+                         "held-out images (testA/testB or the offline task) to picture: pass "
+                         "--input IMAGE_OR_FOLDER --direction AtoB|BtoA")
+    translators = RunTranslators(run)
+    out = args.out or run.path(run.SAMPLE_PNG)
+    grid = cycle_grid(translators, *held)
+    images.save_png(grid, out, scale=max(1, min(4, 128 // int(translators.shape_b[0]))))
+    print(f"wrote {out} (a | G(a) | F(G(a)) | b | F(b) | G(F(b)) for {len(held[0])} held-out "
+          "images of each domain)")
+    return 0
+
+
+def print_cyclegan_report(rep: dict) -> None:
+    """A CycleGAN report (:func:`tfgan_app.evaluation.cyclegan.cyclegan_report`) in a few
+    lines: translation against the truth beside the baselines, cycles, labels."""
+    if rep.get("heldout") is None:
+        print(rep.get("note", "no held-out images"))
+        return
+    f = lambda v, unit="": "inf" if v is None else f"{v:.3f}{unit}"  # noqa: E731
+    print(f"held out: {rep['heldout']}")
+    for key, what in (("a_to_b", "G(a) vs T(a)"), ("b_to_a", "F(b) vs a")):
+        if key in rep:
+            sec = rep[key]
+            print(f"{what}: PSNR {f(sec['model']['psnr'], ' dB')} (identity "
+                  f"{f(sec['identity']['psnr'])}, histogram {f(sec['histogram']['psnr'])}), "
+                  f"L1 {f(sec['model']['l1'])} (identity {f(sec['identity']['l1'])}, "
+                  f"histogram {f(sec['histogram']['l1'])})")
+    c = rep["cycle"]
+    print(f"cycle PSNR: F(G(a)) {f(c['psnr_a'], ' dB')}, G(F(b)) {f(c['psnr_b'], ' dB')}")
+    if "labels" in rep:
+        lab = rep["labels"]
+        print(f"labels kept: G(a) {100 * lab['g_of_a_as_a_label']:.1f}%, F(b) "
+              f"{100 * lab['f_of_b_as_b_label']:.1f}% (classifiers on real images: "
+              f"{100 * lab['real_a']:.1f}%, {100 * lab['real_b']:.1f}%)")
 
 
 def _print_translated(summary: dict, out: str) -> int:
@@ -155,8 +223,8 @@ def _translate_saved_model(args) -> int:
 
     out = args.out or ("translated" if os.path.isdir(args.input) else
                        os.path.splitext(os.path.basename(args.input))[0] + "_translated.png")
-    return _print_translated(translate_files(load_translator(args.saved_model), args.input,
-                                             out), out)
+    return _print_translated(translate_files(load_translator(args.saved_model, args.direction),
+                                             args.input, out), out)
 
 
 def add_export(sub):

@@ -84,10 +84,15 @@ def _cmd_train(args) -> int:
         print(f"{rep['num_pairs']} held-out pairs: " + ", ".join(
             f"{k.upper()} {rep['model'][k]:.3f} (input baseline {rep['baseline'][k]:.3f})"
             for k in ("psnr", "ssim", "l1")))
+    elif result["report"] and settings.get("report") == "cyclegan":
+        from tfgan_app.cli.runs import print_cyclegan_report
+
+        print_cyclegan_report(result["report"])
     h = result["history"]
     if h.get("d_loss"):
-        print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} "
-              f"D(real)={h['d_real'][-1]:.3f} D(generated)={h['d_fake'][-1]:.3f}")
+        more = (f"cycle={h['cycle'][-1]:.4f} identity={h['identity'][-1]:.4f}" if "cycle" in h
+                else f"D(real)={h['d_real'][-1]:.3f} D(generated)={h['d_fake'][-1]:.3f}")
+        print(f"final epoch: d_loss={h['d_loss'][-1]:.4f} g_loss={h['g_loss'][-1]:.4f} {more}")
     if settings.get("strategy") == "multiworker":
         who = ("chief: wrote the run directory" if result["is_chief"]
                else "not the chief: wrote to a temporary directory, now removed")

@@ -27,7 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["evaluate_cyclegan", "cyclegan_report", "histogram_match", "digits_classifiers"]
+from tfgan_app.evaluation.evaluator import register_evaluator
+from tfgan_app.evaluation.translation import TranslationEvaluator
+
+__all__ = ["evaluate_cyclegan", "cyclegan_report", "histogram_match", "digits_classifiers",
+           "CycleGANEvaluator", "RunTranslators"]
+
+#: What the evaluator's baseline column is (``eval.json``).
+BASELINE_IS = "histogram matching of the source to the training domain B"
 
 
 def histogram_match(images, reference) -> np.ndarray:
@@ -59,10 +66,22 @@ def _quality(target, images, with_ssim: bool) -> dict:
     return {k: float(np.mean(np.asarray(q[k], np.float64))) for k in keys}
 
 
+def _to_input(images, classifier) -> np.ndarray:
+    """``images`` area-resized (and averaged to grey) to the classifier's input shape."""
+    import tensorflow as tf
+
+    x = np.asarray(images, np.float32)
+    h, w, c = classifier.inputs[0].shape[1:]
+    if x.shape[1:3] != (h, w):
+        x = tf.image.resize(x, [h, w], method="area").numpy()
+    return x if x.shape[-1] == c else np.repeat(x.mean(-1, keepdims=True), c, axis=-1)
+
+
 def _accuracy(classifier, images, labels) -> float:
     from tfgan_app.evaluation.classifiers import classify
 
-    return float(np.mean(classify(images, classifier)[0] == np.asarray(labels).reshape(-1)))
+    pred = classify(_to_input(images, classifier), classifier)[0]
+    return float(np.mean(pred == np.asarray(labels).reshape(-1)))
 
 
 def _as_fn(translate, direction):
@@ -148,21 +167,24 @@ def evaluate_cyclegan(translate_ab, translate_ba, a, b, labels_a=None, labels_b=
 
 
 def digits_classifiers(image_size: int, cache_dir=None):
-    """``(classifier_a, classifier_b)`` of the offline digits task: the package's evaluation
-    CNN (:func:`tfgan_app.evaluation.classifiers.train_classifier`, cached on disk) trained on
-    the digits ``train`` split at ``image_size`` (domain A's appearance) and on the same
-    images under :func:`tfgan_app.data.unpaired.transform` (domain B's), each tested on the
-    held-out ``test`` split in its domain (accuracy in :func:`~tfgan_app.evaluation.
-    classifiers.classifier_info`)."""
+    """``(classifier_a, classifier_b)`` of the offline digits task, both on 8x8 images (the
+    digits' own resolution; :func:`evaluate_cyclegan` area-resizes its images to a
+    classifier's input): the package's digits classifier
+    (:func:`tfgan_app.evaluation.classifiers.digits_classifier`, domain A's appearance) and
+    the same CNN (:func:`~tfgan_app.evaluation.classifiers.train_classifier`, cached on disk)
+    trained on the digits ``train`` split as domain B shows it at ``image_size``
+    (:func:`tfgan_app.data.unpaired.transform`, then area-resized to 8x8), tested on the
+    ``test`` split likewise (accuracy in :func:`~tfgan_app.evaluation.classifiers.
+    classifier_info`)."""
     from tfgan_app.data import unpaired
-    from tfgan_app.evaluation.classifiers import train_classifier
+    from tfgan_app.evaluation.classifiers import digits_classifier, train_classifier
 
+    ca = digits_classifier(cache_dir)
     x, y = unpaired._digits("train", int(image_size))
-    xt, xt_b, yt = unpaired.heldout("digits", image_size=int(image_size))
-    ca = train_classifier(x, y, xt, yt, num_classes=10, name=f"cyclegan_digits_a{image_size}",
+    _, xt_b, yt = unpaired.heldout("digits", image_size=int(image_size))
+    cb = train_classifier(_to_input(unpaired.transform(x), ca), y, _to_input(xt_b, ca), yt,
+                          num_classes=10, name=f"cyclegan_digits_b{int(image_size)}",
                           cache_dir=cache_dir)[0]
-    cb = train_classifier(unpaired.transform(x), y, xt_b, yt, num_classes=10,
-                          name=f"cyclegan_digits_b{image_size}", cache_dir=cache_dir)[0]
     return ca, cb
 
 
@@ -218,3 +240,102 @@ def _finite(d):
     if isinstance(d, dict):
         return {k: _finite(v) for k, v in d.items()}
     return finite_or_none(d)
+
+
+class RunTranslators:
+    """Both directions of a CycleGAN run directory (:meth:`tfgan_app.rundir.RunDir.translator`
+    with ``direction``), with ``CycleGAN.translate``'s interface: ``translate(images,
+    direction="a_to_b")``, ``shape_a``, ``shape_b``."""
+
+    def __init__(self, run, use_ema: bool = True):
+        self.ab = run.translator(use_ema, "a_to_b")
+        self.ba = run.translator(use_ema, "b_to_a")
+        self.shape_a, self.shape_b = self.ab.source_shape, self.ab.target_shape
+
+    def translate(self, images, direction: str = "a_to_b") -> np.ndarray:
+        from tfgan_app.cyclegan import DIRECTIONS
+
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        return (self.ab if direction == "a_to_b" else self.ba).translate(images)
+
+
+class CycleGANEvaluator(TranslationEvaluator):
+    """``tfgan-app evaluate`` (and the tuning objectives) of a CycleGAN run: the translation
+    kind's metrics (PSNR, SSIM, L1, classifier accuracy) of ``G(a)`` against the known
+    translation of the offline task's held-out digits, beside the histogram-matching baseline
+    and the real targets; :meth:`details` adds the whole :func:`cyclegan_report` (both
+    directions, identity baseline, cycle PSNR, label preservation). Data without a known
+    mapping (folders, TFDS) gives no metrics, only the details' cycle PSNR."""
+
+    baseline_label = "histogram baseline"
+
+    @staticmethod
+    def _known(data):
+        from tfgan_app.data.unpaired import OFFLINE
+
+        return isinstance(data, dict) and data.get("task") in OFFLINE
+
+    @classmethod
+    def provided_by(cls, data) -> set:
+        return {"data", "labels"} if cls._known(data) else set()
+
+    def _setup(self, real, extractor, num_samples, cache_dir):
+        from tfgan_app.data import unpaired
+
+        if not isinstance(real, dict):
+            raise ValueError("a CycleGAN run is judged on its data description (a run's "
+                             f"config['data']); got {type(real).__name__}")
+        if extractor is not None:
+            raise ValueError("extractor does not apply to CycleGAN runs")
+        self.data_info, self._cache_dir, self._classifier = dict(real), cache_dir, None
+        self.provides = self.provided_by(real)
+        self.task, self.labels, self.sources = real.get("task"), None, None
+        self.num_samples = num_samples
+        self.info.update({"data": real.get("name"), "kind": self.kind.name})
+        if not self._known(real):
+            return
+        size = int(real["image_size"])
+        a, b, y = unpaired.heldout(self.task, num_samples, image_size=size)
+        self.sources, self.targets, self.labels = a, b, y.astype(np.int64)
+        self.num_samples = len(a)
+        self._classifier_of = lambda cache: digits_classifiers(size, cache)[1]
+        self.info.update({"num_reference": len(a), "num_heldout": len(a),
+                          "image_shape": list(b.shape[1:]), "source_shape": list(a.shape[1:]),
+                          "real": f"the first {len(a)} test digits (A) and their known "
+                                  "translations (B)", "baseline_is": BASELINE_IS})
+
+    def _why_not(self, need: str) -> str:
+        return (f"{self.info.get('data')!r} has no known A -> B mapping (only the offline "
+                "task unpaired:digits has one); its cycle PSNR is in the details")
+
+    def protocol_notes(self) -> dict:
+        return {"baseline": f"the same metrics for {BASELINE_IS} "
+                            "(tfgan_app.evaluation.cyclegan.histogram_match)",
+                "classifier": "the evaluation CNN trained on domain B's digits "
+                              "(tfgan_app.evaluation.cyclegan.digits_classifiers)"}
+
+    def subject(self, run):
+        return RunTranslators(run)
+
+    def evaluate(self, translator, seed=None) -> dict:
+        return super().evaluate(translator) if self.sources is not None else {}
+
+    def baseline(self) -> dict | None:
+        from tfgan_app.data.unpaired import offline_domains
+
+        if self.sources is None:
+            return None
+        ref_b = offline_domains(self.task, image_size=int(self.data_info["image_size"]))[1]
+        return self._judge(histogram_match(self.sources, ref_b))
+
+    def floor(self) -> dict:
+        return super().floor() if self.sources is not None else {}
+
+    def details(self, subject) -> dict:
+        """:func:`cyclegan_report` of ``subject`` on the same held-out images."""
+        return cyclegan_report(subject, self.data_info, num_images=self.num_samples,
+                               cache_dir=self._cache_dir)
+
+
+register_evaluator("cyclegan", CycleGANEvaluator)

@@ -64,7 +64,8 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
     ev = Evaluator(real if real is not None else data, metrics=metrics, extractor=extractor,
                    num_samples=num_samples, cache_dir=cache_dir, seed=seed,
                    parzen_samples=parzen_samples)
-    gen = ev.evaluate(ev.subject(run), seed=seed)
+    subject = ev.subject(run)
+    gen = ev.evaluate(subject, seed=seed)
     floor = ev.floor()
     baseline = ev.baseline()
     result = {
@@ -80,6 +81,7 @@ def evaluate_run(run_dir, metrics=None, num_samples=None, *, seed: int = 0, extr
         **({} if baseline is None else {
             "baseline": {k: finite_or_none(v) for k, v in baseline.items()},
             "baseline_label": ev.baseline_label}),
+        **({"details": ev.details(subject)} if hasattr(ev, "details") else {}),
         "protocol": _reg.protocol(ev),
         "seconds": round(time.time() - t0, 3),
     }
