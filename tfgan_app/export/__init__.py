@@ -6,11 +6,13 @@ The layout and the signatures are documented in :mod:`tfgan_app.export.contract`
 - :mod:`~tfgan_app.export.contract`: signature, input and output names, dtypes, file names,
   limits and version numbering; imports without TensorFlow (the TF Serving client
   :mod:`tfgan_app.serving` uses it).
-- :mod:`~tfgan_app.export.source`: what to export (GAN object, run directory, keras.Model).
+- :mod:`~tfgan_app.export.source`: what to export (GAN object, run directory, keras.Model;
+  both generators of a CycleGAN).
 - :mod:`~tfgan_app.export.graph`: the signatures as TensorFlow graphs.
 - :mod:`~tfgan_app.export.writer`: :func:`export_generator`, atomic versioned writes.
 - :mod:`~tfgan_app.export.loaded`: :func:`load_exported`, :class:`ExportedGenerator`,
-  :class:`ExportedTranslator` (image-to-image exports), :func:`sample_grid_from_saved_model`,
+  :class:`ExportedTranslator` (image-to-image exports; a CycleGAN export's by direction),
+  :func:`sample_grid_from_saved_model`,
   :func:`tflite_generate`, :func:`tflite_translate`.
 - :mod:`~tfgan_app.export.verify`: :func:`verify_export`.
 
@@ -21,7 +23,9 @@ The names below load on first access, so ``import tfgan_app.export.contract`` (a
 import importlib as _importlib
 
 from tfgan_app.export.contract import (  # noqa: F401 -- TensorFlow-free, re-exported
+    CYCLEGAN_SIGNATURES,
     DEFAULT_MAX_SAMPLES,
+    DIRECTION_SIGNATURES,
     EXPORT_FORMAT_VERSION,
     FORMATS,
     INTERPOLATE_SIGNATURE,
@@ -57,6 +61,8 @@ __all__ = [
     "INTERPOLATE_SIGNATURE",
     "TRANSLATE_SIGNATURE",
     "TRANSLATE_PNG_SIGNATURE",
+    "CYCLEGAN_SIGNATURES",
+    "DIRECTION_SIGNATURES",
     "ExportedGenerator",
     "ExportedTranslator",
     "ExportVerificationError",

@@ -54,6 +54,13 @@ image ``[h, w, Cs]`` to an image ``[H, W, C]``, ``H = scale * h``) have other si
     ``images_png_bytes`` string ``[N]``: each PNG decoded, mapped to ``x / 127.5 - 1``,
     translated, mapped back with ``round((y + 1) * 127.5)`` clipped to ``[0, 255]``, encoded.
 
+CycleGAN exports (the ``cyclegan`` kind: ``G: A -> B`` and ``F: B -> A`` in one SavedModel)
+have the same two signatures per direction (:data:`DIRECTION_SIGNATURES`):
+``translate_a_to_b`` and ``translate_b_to_a`` (float, as ``translate``),
+``translate_a_to_b_png`` and ``translate_b_to_a_png`` (as ``translate_png``), and
+``serving_default`` = ``translate_a_to_b``. The metadata describes the ``a_to_b`` generator at
+its top level and each direction under ``directions``.
+
 ``h`` and ``w`` may be any multiple of the export's ``size_multiple`` (``2**depth`` for a
 U-Net, 1 for the SRGAN-style generator) unless the export records ``fixed_size`` (then only
 the training size); ``N`` is in ``[1, max_samples]`` and ``h * w`` at most

@@ -1,5 +1,6 @@
-"""What to export: a generator with its latent size, classes, output shape and kind, or a
-translation generator with its source shape (:class:`TranslationSource`).
+"""What to export: a generator with its latent size, classes, output shape and kind, a
+translation generator with its source shape (:class:`TranslationSource`), or both generators
+of a CycleGAN, one per direction (:class:`CycleGANSource`, read from a run's ``gan.keras``).
 
 :func:`resolve_source` turns what :func:`tfgan_app.export.export_generator` accepts (a GAN
 object, a run directory or a bare ``keras.Model``) into an :class:`ExportSource`. A run

@@ -139,7 +139,9 @@ def export_generator(
             An image-to-image run (the ``translation`` kind; or a generator that takes one
             image, e.g. ``TranslationGAN``'s) is exported with the signatures
             ``serving_default``/``translate`` (float images) and ``translate_png`` (PNG
-            files), its kind's ``export_signatures``.
+            files), its kind's ``export_signatures``; a CycleGAN (or its run) with
+            ``translate_a_to_b``/``translate_b_to_a`` and their ``_png`` twins
+            (``serving_default`` = ``a_to_b``), its EMA generators when kept and ``use_ema``.
         base_dir: str or path-like; the model's base directory (created if missing).
         version: positive int, or None for :func:`~tfgan_app.export.contract.next_version`.
             An existing version is refused with ``FileExistsError``.
