@@ -38,7 +38,8 @@ def _png(u8):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A CycleGAN run directory (config.json with an unpaired data description, gan.keras)
+    """A CycleGAN run directory written the way `tfgan-app train` writes one (config.json
+    with an unpaired data description; RunDir.write_models: G, F, their EMA copies, gan.keras)
     of a tiny model compiled with EMA, whose raw generators were then moved away from their
     EMA copies, so that exporting the raw ones instead would show."""
     keras.utils.set_random_seed(0)
@@ -58,7 +59,7 @@ def run(tmp_path_factory):
     rd = RunDir(root)
     rd.write_config({"latent_dim": 1, "seed": 0}, {"unpaired": True, "domain_shapes": {
         "a": list(SHAPE_A), "b": list(SHAPE_B)}}, {})
-    gan.save(rd.path(RunDir.GAN))
+    rd.write_models(gan)
     assert rd.kind.name == "cyclegan"
     a = rng.uniform(-1, 1, (6, *SHAPE_A)).astype(np.float32)
     b = rng.uniform(-1, 1, (6, *SHAPE_B)).astype(np.float32)
@@ -85,7 +86,8 @@ def test_one_export_with_both_directions_from_the_ema_generators(run, exported):
     assert meta["directions"]["b_to_a"]["source_shape"] == list(SHAPE_B)
     assert meta["directions"]["b_to_a"]["output_shape"] == list(SHAPE_A)
     assert meta["source_shape"] == list(SHAPE_A)  # serving_default's (a_to_b)
-    assert "ema_generator_ab" in meta["source"] and "ema_generator_ba" in meta["source"]
+    assert meta["source"] == ", ".join(os.path.join(run.dir, name) for name in (
+        RunDir.EMA_GENERATOR, RunDir.EMA_GENERATOR_BA))
     ab = ex.load_exported(exported.path)  # the default direction: a_to_b
     assert isinstance(ab, ex.ExportedTranslator) and ab.kind == "cyclegan"
     assert set(ab.signatures) == set(SIGNATURES) and ab.direction == "a_to_b"
@@ -146,25 +148,29 @@ def test_no_ema_picks_the_raw_generators(run):
     from tfgan_app.export.source import resolve_source
 
     src = resolve_source(run.dir, use_ema=False)
-    assert "ema_" not in src.origin
+    assert src.origin == ", ".join(os.path.join(run.dir, name) for name in (
+        RunDir.GENERATOR, RunDir.GENERATOR_BA))
     for direction, x in (("a_to_b", run.a), ("b_to_a", run.b)):
         np.testing.assert_allclose(src.directions[direction].call(x),
                                    run.gan.translate(x, direction, use_ema=False),
                                    atol=1e-5, rtol=0)
 
 
-def test_sample_saved_model_input_translates_a_to_b(run, exported, tmp_path, capsys):
-    """`tfgan-app sample --saved-model EXPORT --input IMAGE` (the default direction)."""
+def test_sample_saved_model_input_translates_either_direction(run, exported, tmp_path):
+    """`tfgan-app sample --saved-model EXPORT --input IMAGE [--direction BtoA]` (the CLI
+    passes --direction to load_translator)."""
     from tfgan_app.cli import main
 
-    src = tmp_path / "a.png"
-    src.write_bytes(_png(to_uint8(run.a[0])))
-    out = tmp_path / "b.png"
-    assert main(["sample", "--saved-model", exported.path, "--input", str(src),
-                 "--out", str(out)]) == 0
-    got = np.asarray(Image.open(out))
-    expected = to_uint8(run.gan.translate(to_uint8(run.a[:1]).astype(np.float32) / 127.5 - 1))
-    assert got.shape == SHAPE_B and np.abs(got.astype(int) - expected[0].astype(int)).max() <= 1
+    for flags, x, direction, shape in (([], run.a, "a_to_b", SHAPE_B),
+                                       (["--direction", "BtoA"], run.b, "b_to_a", SHAPE_A)):
+        src, out = tmp_path / f"{direction}_in.png", tmp_path / f"{direction}_out.png"
+        src.write_bytes(_png(to_uint8(x[0])))
+        assert main(["sample", "--saved-model", exported.path, "--input", str(src),
+                     "--out", str(out), *flags]) == 0
+        got = np.asarray(Image.open(out)).reshape(shape)
+        expected = to_uint8(run.gan.translate(to_uint8(x[:1]).astype(np.float32) / 127.5 - 1,
+                                              direction))[0]
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_the_serving_client_knows_each_directions_signatures(run):

@@ -1,6 +1,6 @@
 """What to export: a generator with its latent size, classes, output shape and kind, a
 translation generator with its source shape (:class:`TranslationSource`), or both generators
-of a CycleGAN, one per direction (:class:`CycleGANSource`, read from a run's ``gan.keras``).
+of a CycleGAN, one per direction (:class:`CycleGANSource`).
 
 :func:`resolve_source` turns what :func:`tfgan_app.export.export_generator` accepts (a GAN
 object, a run directory or a bare ``keras.Model``) into an :class:`ExportSource`. A run
@@ -228,29 +228,22 @@ class CycleGANSource:
     (:data:`tfgan_app.export.contract.DIRECTION_SIGNATURES`).
 
     Args:
-      gan: the CycleGAN (``sampling_generator(direction)``: its EMA generators when kept).
-      origin: where it came from (recorded in the metadata).
+      generators: ``{"a_to_b": (keras.Model, origin), "b_to_a": (keras.Model, origin)}``:
+        each direction's generator and where it came from (:func:`cyclegan_generators`, or
+        a run directory's :meth:`tfgan_app.rundir.RunDir.load_generator`).
       kind: the ``cyclegan`` kind.
-      use_ema: export the EMA generators when the model kept them.
 
     Attributes:
       directions: ``{"a_to_b": TranslationSource, "b_to_a": TranslationSource}``;
-      generators: the two networks exported.
+      generators: the two networks exported; origin: both origins.
     """
 
     conditional = False
 
-    def __init__(self, gan, origin, kind, use_ema=True):
+    def __init__(self, generators, kind):
         self.kind = kind
-        self.directions, names = {}, []
-        for d in contract.DIRECTIONS:
-            raw = gan.generator_ab if d == "a_to_b" else gan.generator_ba
-            gen = gan.sampling_generator(d) if use_ema else raw
-            name = ("ema_" if gen is not raw else "") + ("generator_ab" if d == "a_to_b"
-                                                          else "generator_ba")
-            self.directions[d] = TranslationSource(gen, f"{origin}: {name}", kind)
-            names.append(name)
-        self.origin = f"{origin} ({', '.join(names)})"
+        self.directions = {d: TranslationSource(*generators[d], kind) for d in contract.DIRECTIONS}
+        self.origin = ", ".join(s.origin for s in self.directions.values())
         self.generators = [s.generator for s in self.directions.values()]
 
     @property
@@ -266,6 +259,17 @@ class CycleGANSource:
                for d, s in self.directions.items()}
         return {**self.directions["a_to_b"].metadata(), "kind": self.kind.name,
                 "directions": per, "serving_direction": "a_to_b"}
+
+
+def cyclegan_generators(gan, use_ema=True) -> dict:
+    """``{direction: (generator, origin)}`` of a CycleGAN object: ``sampling_generator``
+    (the EMA copies when kept and ``use_ema``), else ``generator_ab``/``generator_ba``."""
+    out = {}
+    for d, name in zip(contract.DIRECTIONS, ("generator_ab", "generator_ba")):
+        raw = getattr(gan, name)
+        gen = gan.sampling_generator(d) if use_ema else raw
+        out[d] = (gen, f"gan.{'ema_' if gen is not raw else ''}{name}")
+    return out
 
 
 def _two_way(kind) -> bool:
@@ -318,8 +322,8 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
 
     Args:
       gan_or_run_dir: an :class:`ExportSource` (returned as is); a run directory (str or
-        path-like, read with :class:`tfgan_app.rundir.RunDir`; a CycleGAN run's
-        ``gan.keras``); a :class:`tfgan_app.cyclegan.CycleGAN` (a
+        path-like, read with :class:`tfgan_app.rundir.RunDir`; a CycleGAN run's two
+        sampling generators); a :class:`tfgan_app.cyclegan.CycleGAN` (a
         :class:`CycleGANSource`); an object with ``.generator`` (and ``.latent_dim``,
         ``.num_classes``, ``.ema_generator``); or a ``keras.Model`` generator.
       use_ema: take the EMA generator when there is one.
@@ -339,10 +343,10 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
 
         run = RunDir(obj)
         kind = _cyclegan_kind(run.config.get("data") or {})
-        if kind is not None:  # both generators live in gan.keras (with their EMA copies)
-            import tfgan_app.cyclegan  # noqa: F401 -- registers CycleGAN for loading
-
-            return CycleGANSource(run.load_gan(), run.path(run.GAN), kind, use_ema)
+        if kind is not None:  # G and F, each the EMA copy when kept (RunDir decides)
+            return CycleGANSource({d: (run.load_generator(use_ema, d),
+                                       run.sampling_generator_path(use_ema, d))
+                                   for d in contract.DIRECTIONS}, kind)
         generator = run.load_generator(use_ema)
         origin = run.sampling_generator_path(use_ema)
         kind = _translation_kind(run.config.get("data"), generator)  # what RunDir.kind says
@@ -354,7 +358,7 @@ def resolve_source(gan_or_run_dir, use_ema=True, latent_dim=None, num_classes=No
         if kind is None:
             raise ValueError("a model with generator_ab/generator_ba must be of a kind that "
                              "exports both directions (unpaired data, the 'cyclegan' kind)")
-        return CycleGANSource(obj, "gan", kind, use_ema)
+        return CycleGANSource(cyclegan_generators(obj, use_ema), kind)
     if getattr(obj, "generator", None) is not None:
         generator = obj.generator
         origin = "gan.generator"
