@@ -112,6 +112,9 @@ def test_verify_each_direction_in_a_process_without_tfgan_app(run, exported):
     assert iso["signatures"] == sorted(SIGNATURES)
     for d in iso["directions"].values():
         assert d["max_abs_diff_to_this_process"] <= 1e-5 and d["png_max_grey_levels"] <= 1
+    # against the run directory's own sampling generators (what `export RUN` read)
+    report = ex.verify_export(exported.path, run.dir)
+    assert all(d["max_abs_diff"] <= 1e-5 for d in report["directions"].values())
 
 
 def test_png_signatures_equal_the_model_within_one_grey_level(run, exported):

@@ -278,7 +278,8 @@ def _verify_translation(exp, gan=None, *, atol=1e-5, isolated=False, num_samples
         if {k: v[0] for k, v in sigs[name]["inputs"].items()} != expected_in:
             fail(f"{name} inputs are {sigs[name]['inputs']}, expected {expected_in}")
     ways = [exp.for_direction(d) for d in exp.directions] or [exp]
-    checked = [_verify_direction(one, gan, fail, atol, num_samples, seed) for one in ways]
+    reference = _reference(gan)
+    checked = [_verify_direction(one, reference, fail, atol, num_samples, seed) for one in ways]
     serve = exp.signatures[c.SERVING_SIGNATURE](**{c.SOURCE: checked[0]["sources"]})[c.IMAGES]
     if not np.array_equal(serve.numpy(), checked[0]["images"]):
         fail(f"serving_default differs from {ways[0].translate_signature}")
@@ -295,19 +296,22 @@ def _verify_translation(exp, gan=None, *, atol=1e-5, isolated=False, num_samples
     return report
 
 
-def _reference(gan, one, sources):
-    """What the exported generator of ``one``'s direction computes for ``sources``, from
-    ``gan`` (a TranslationGAN or CycleGAN: its ``translate``; else what
-    :func:`~tfgan_app.export.source.resolve_source` makes of it)."""
-    if hasattr(gan, "translate"):
-        return gan.translate(sources, one.direction) if one.direction else gan.translate(sources)
+def _reference(gan):
+    """``(direction, sources) -> array``: what the exported generator of a direction (None for
+    a one-way export) computes, from ``gan``: a TranslationGAN's or CycleGAN's ``translate``
+    (their EMA generators), else what :func:`~tfgan_app.export.source.resolve_source` makes
+    of it (a run directory: its sampling generators). None without ``gan``."""
+    if gan is None:
+        return None
+    if not isinstance(gan, (str, os.PathLike)) and hasattr(gan, "translate"):
+        return lambda d, x: gan.translate(x, d) if d else gan.translate(x)
     from tfgan_app.export.source import resolve_source
 
     src = resolve_source(gan)
-    return (src.directions[one.direction] if one.direction else src).call(sources)
+    return lambda d, x: (src.directions[d] if d else src).call(x)
 
 
-def _verify_direction(one, gan, fail, atol, num_samples, seed):
+def _verify_direction(one, reference, fail, atol, num_samples, seed):
     """The in-process checks of one direction (:func:`_verify_translation`); what the isolated
     check compares against: ``sources``, ``pngs``, ``images``, ``expected`` (uint8 of the
     float signature on the decoded PNGs), ``max_abs_diff``, ``grey``."""
@@ -325,8 +329,8 @@ def _verify_direction(one, gan, fail, atol, num_samples, seed):
     if images.dtype != np.float32 or images.shape != out_shape or not np.all(np.isfinite(images)):
         fail(f"{name} returned {images.dtype} {images.shape} (expected float32 {out_shape}, finite)")
     max_diff = None
-    if gan is not None:
-        max_diff = float(np.max(np.abs(np.asarray(_reference(gan, one, sources)) - images)))
+    if reference is not None:
+        max_diff = float(np.max(np.abs(np.asarray(reference(one.direction, sources)) - images)))
         if max_diff > atol:
             fail(f"{name} differs from the generator by {max_diff:.3g} > atol={atol}")
     m = one.size_multiple
