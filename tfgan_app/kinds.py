@@ -214,9 +214,11 @@ def _cyclegan_model(generator, discriminator, settings):
     f = builders.build("generator", settings["generator"], data_shape=shape_a,
                        source_shape=shape_b)
     d_a = builders.build("discriminator", settings["discriminator"], data_shape=shape_a)
+    from tfgan_app.options import check_setting
+
+    keywords = check_setting("cyclegan", settings.get("cyclegan")) or {}  # --set cyclegan.x=v
     try:
-        return CycleGAN(generator, f, d_a, discriminator, seed=int(settings["seed"]),
-                        **(settings.get("cyclegan") or {}))
+        return CycleGAN(generator, f, d_a, discriminator, seed=int(settings["seed"]), **keywords)
     except ValueError as e:  # e.g. the identity loss between domains of different shapes
         raise ValueError(f"CycleGAN on {settings.get('dataset')!r} (domain A {shape_a}, B "
                          f"{shape_b}): {e}"
