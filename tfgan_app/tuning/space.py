@@ -21,7 +21,7 @@ DEFAULT_SPACE = ("d_lr", "g_lr", "beta_1", "d_steps", "loss", "gradient_penalty"
 # builder name -> the keyword that sets its width (None: not tunable)
 WIDTH_KEYS = {"toy": None, "mlp": "hidden_units", "dcgan": "base_filters",
               "conditional_dcgan": "base_filters", "unet": "base_filters",
-              "srgan": "filters", "patchgan": "base_filters"}
+              "srgan": "filters", "patchgan": "base_filters", "resnet": "base_filters"}
 _ROLES = {"g_width": "generator", "d_width": "discriminator"}
 
 
@@ -59,6 +59,7 @@ def _width_default(builder: str, role: str, key: str):
           ("conditional_dcgan", "discriminator"): builders.conditional_dcgan_discriminator,
           ("unet", "generator"): builders.unet_generator,
           ("srgan", "generator"): builders.srgan_generator,
+          ("resnet", "generator"): builders.resnet_generator,
           ("patchgan", "discriminator"): builders.patchgan_discriminator,
           }[(builder, role)]
     return inspect.signature(fn).parameters[key].default
@@ -119,7 +120,8 @@ def search_space(settings: dict) -> dict:
     ``{name: (kind, kwargs)}``, ``kind`` ``"float"`` (``hp.Float``) or ``"choice"``
     (``hp.Choice``), every ``kwargs["default"]`` the settings' own value. Learning rates span
     ``[p/10, 10p]`` on a log scale; ``loss`` is absent for ``acgan``; ``latent_dim`` for
-    translation; ``g_width``/``d_width`` only for builders with a width (:data:`WIDTH_KEYS`)."""
+    translation, and ``d_steps``/``gradient_penalty`` too for CycleGAN; ``g_width``/``d_width``
+    only for builders with a width (:data:`WIDTH_KEYS`)."""
     s = settings
     space = {}
     for name in ("d_lr", "g_lr"):
@@ -128,15 +130,18 @@ def search_space(settings: dict) -> dict:
                                      default=p))
     space["beta_1"] = ("choice", dict(values=_with([0.0, 0.5, 0.9], float(s["beta_1"])),
                                       default=float(s["beta_1"])))
-    space["d_steps"] = ("choice", dict(values=_with([1, 2, 5], int(s["d_steps"])),
-                                       default=int(s["d_steps"])))
+    kind = kinds.kind_of(s["dataset"], num_classes=s.get("num_classes"))
+    if kind is not kinds.CYCLEGAN:  # CycleGAN takes neither (tfgan_app.cyclegan)
+        space["d_steps"] = ("choice", dict(values=_with([1, 2, 5], int(s["d_steps"])),
+                                           default=int(s["d_steps"])))
     if s["loss"] != "acgan":
         values = list(LOSS_CHOICES) + ([s["loss"]] if s["loss"] not in LOSS_CHOICES else [])
         space["loss"] = ("choice", dict(values=values, default=s["loss"]))
     gp = float(s["gradient_penalty"])
-    space["gradient_penalty"] = ("choice", dict(values=_with([0.0, 1.0, 10.0], gp),
-                                                default=gp))
-    if kinds.kind_of(s["dataset"], num_classes=s.get("num_classes")) is not kinds.TRANSLATION:
+    if kind is not kinds.CYCLEGAN:
+        space["gradient_penalty"] = ("choice", dict(values=_with([0.0, 1.0, 10.0], gp),
+                                                    default=gp))
+    if kind not in (kinds.TRANSLATION, kinds.CYCLEGAN):
         # a translation generator has no latent input (TranslationGAN ignores latent_dim)
         space["latent_dim"] = ("choice", dict(values=_around(s["latent_dim"]),
                                               default=int(s["latent_dim"])))
