@@ -3,7 +3,6 @@ direction, EMA generators when kept, verified in a process without tfgan_app, th
 direction, the TF Serving client's tables (docs/serving.md, "CycleGAN exports")."""
 
 import base64
-import io
 import json
 import os
 import types
@@ -31,9 +30,8 @@ SIGNATURES = ["serving_default", "translate_a_to_b", "translate_a_to_b_png",
 
 
 def _png(u8):
-    buf = io.BytesIO()
-    Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8).save(buf, format="PNG")
-    return buf.getvalue()
+    """One uint8 ``[H, W, C]`` image as PNG file bytes."""
+    return tf.io.encode_png(u8).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +66,12 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
-    """`tfgan-app export RUN --out BASE` of the run."""
+    """`tfgan-app export RUN --out BASE`: BASE/1."""
     from tfgan_app.cli import main
 
-    base = tmp_path_factory.mktemp("exports")
-    assert main(["export", run.dir, "--out", str(base)]) == 0
-    path = os.path.join(base, "1")
-    return types.SimpleNamespace(base=str(base), path=path)
+    base = str(tmp_path_factory.mktemp("exports"))
+    assert main(["export", run.dir, "--out", base]) == 0
+    return types.SimpleNamespace(base=base, path=os.path.join(base, "1"))
 
 
 def test_one_export_with_both_directions_from_the_ema_generators(run, exported):
@@ -157,6 +154,15 @@ def test_no_ema_picks_the_raw_generators(run):
         np.testing.assert_allclose(src.directions[direction].call(x),
                                    run.gan.translate(x, direction, use_ema=False),
                                    atol=1e-5, rtol=0)
+
+
+def test_tflite_holds_a_to_b(run, tmp_path):
+    """TFLite: serving_default only, which is A -> B (exported from the CycleGAN object)."""
+    path = ex.export_generator(run.gan, tmp_path, format="tflite")
+    meta = json.load(open(os.path.join(path, ex.METADATA_FILENAME)))
+    assert meta["kind"] == "cyclegan" and meta["signatures"] == ["serving_default"]
+    np.testing.assert_allclose(ex.tflite_translate(path, run.a[:2]), run.gan.translate(run.a[:2]),
+                               atol=1e-4, rtol=0)
 
 
 def test_sample_saved_model_input_translates_either_direction(run, exported, tmp_path):
