@@ -164,6 +164,20 @@ def test_evaluate_a_cyclegan_run(run_dir, capsys):
     assert ev["details"]["cycle"] == pytest.approx(rep["cycle"], abs=1e-5)
 
 
+def test_tuning_objective_and_search_space_of_a_cyclegan_run(run_dir):
+    from tfgan_app.evaluation.objective import evaluate_objective
+    from tfgan_app.rundir import RunDir
+    from tfgan_app.tuning import space
+
+    psnr = RunDir(run_dir).report()["a_to_b"]["model"]["psnr"]
+    assert evaluate_objective(run_dir) == {"val_psnr": pytest.approx(psnr, abs=1e-6)}
+    with pytest.raises(ValueError, match="'fid' does not apply to cyclegan data"):
+        evaluate_objective(run_dir, "fid")
+    # CycleGAN has no latent input and refuses d_steps and penalties: not searched
+    assert sorted(space.search_space(_settings())) == ["beta_1", "d_lr", "d_width", "g_lr",
+                                                       "g_width", "loss"]
+
+
 def _folder(root, a_channels=1, b_channels=1, n=4, size=16, b_size=16):
     rng = np.random.default_rng(0)
     for split, c, sz in (("trainA", a_channels, size), ("trainB", b_channels, b_size)):
@@ -289,3 +303,36 @@ def test_evaluation_on_a_constructed_case():
         assert (np.diff(m[i].ravel()[np.argsort(x[i].ravel())]) >= 0).all()  # monotone
         q = np.sort(m[i].ravel())
         assert np.abs(q - np.quantile(ref, (np.arange(64) + 1) / 64)).max() < 0.05
+
+
+class _Identity:
+    """A translator pair that changes nothing (cycles are perfect)."""
+
+    def translate(self, images, direction="a_to_b"):
+        return np.asarray(images, np.float32)
+
+
+def test_folder_and_tfds_names_and_a_report_without_known_mapping(tmp_path):
+    from tfgan_app.data import dataset_by_name
+    from tfgan_app.evaluation.cyclegan import cyclegan_report
+
+    root = str(tmp_path / "h2z")
+    _folder(root)
+    for split in ("testA", "testB"):
+        _pngs(os.path.join(root, split), 16, n=3)
+    ds, info = dataset_by_name(f"unpaired-folder:{root}", batch_size=2, seed=0,
+                               image_size=16)
+    a, b = next(iter(ds))
+    assert a.shape == b.shape == (2, 16, 16, 1) and info["name"] == f"unpaired-folder:{root}"
+    rep = cyclegan_report(_Identity(), info)
+    assert rep["num_a"] == rep["num_b"] == 3 and "testA" in rep["heldout"]
+    assert rep["cycle"]["psnr_a"] is None and rep["cycle"]["l1_b"] == 0  # inf -> null
+    assert "a_to_b" not in rep and "labels" not in rep  # no known mapping, no labels
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=6):
+        ds, info = dataset_by_name("unpaired-tfds:horse2zebra", batch_size=2, seed=0,
+                                   image_size=8)
+        assert info["tfds_name"] == "cycle_gan/horse2zebra" and info["unpaired"]
+        assert cyclegan_report(_Identity(), info)["heldout"] is None
+    with pytest.raises(ValueError, match=r"unpaired-tfds: unknown option\(s\) \['crop'\]"):
+        dataset_by_name("unpaired-tfds:horse2zebra", crop=4)

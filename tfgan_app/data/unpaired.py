@@ -217,8 +217,8 @@ def heldout(name: str = "digits", n: int | None = None, *, image_size: int = 32)
 
 def heldout_domains(info: dict, n: int = 8):
     """``(a, b)``: ``n`` held-out images of each domain of a dataset described by ``info``, for
-    pictures: the offline task's held-out pairs, or the first ``n`` images of ``testA`` and
-    ``testB`` of a folder dataset. ``None`` when the data has no held-out part (arrays, TFDS)."""
+    pictures: the offline task's held-out pairs, or the first ``n`` images (fewer when the
+    folders hold fewer) of ``testA`` and ``testB`` of a folder dataset. ``None`` when the data has no held-out part (arrays, TFDS)."""
     if info.get("task") in OFFLINE:
         a, b, _ = heldout(info["task"], n, image_size=int(info["image_size"]))
         return a, b
@@ -230,7 +230,7 @@ def heldout_domains(info: dict, n: int = 8):
         except ValueError:
             return None
         pairs = list(ds.take(n).as_numpy_iterator())
-        if len(pairs) < n or [list(p.shape[1:]) for p in pairs[0]] != [shapes["a"],
+        if not pairs or [list(p.shape[1:]) for p in pairs[0]] != [shapes["a"],
                                                                          shapes["b"]]:
             return None
         return (np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
