@@ -202,7 +202,7 @@ TRANSLATION = Kind("translation", "images translated from paired source images",
 def _cyclegan_model(generator, discriminator, settings):
     """G and D_B come from the run's builders (B = data_shape, A = source_shape); F and D_A
     are built from the same specs for the other direction (:mod:`tfgan_app.cyclegan`)."""
-    from tfgan_app import builders
+    from tfgan_app import builders, distribute
     from tfgan_app.cyclegan import CycleGAN
 
     for key, fits in (("translation", None), ("report", ("cyclegan", None))):
@@ -213,7 +213,10 @@ def _cyclegan_model(generator, discriminator, settings):
     shape_a, shape_b = tuple(generator.inputs[0].shape[1:]), tuple(generator.outputs[0].shape[1:])
     f = builders.build("generator", settings["generator"], data_shape=shape_a,
                        source_shape=shape_b)
-    d_a = builders.build("discriminator", settings["discriminator"], data_shape=shape_a)
+    # under a mixed policy D_A's logits in float32, as train.build_gan makes D_B's (a no-op
+    # when they already are)
+    d_a = distribute.float32_outputs(builders.build("discriminator", settings["discriminator"],
+                                                    data_shape=shape_a))
     from tfgan_app.options import check_setting
 
     keywords = check_setting("cyclegan", settings.get("cyclegan")) or {}  # --set cyclegan.x=v
