@@ -20,6 +20,7 @@ setup(
         "keras-tuner==1.4.8",
         "tensorboard>=2.21",  # keras-tuner imports it; TF 2.21 no longer installs it
         "scikit-learn>=1.3",
+        "scikit-image>=0.22",  # its sample photos: the offline "photos" (issue #18)
         "scipy>=1.11",
         "matplotlib>=3.8",
         "pillow>=10",

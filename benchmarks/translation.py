@@ -13,11 +13,12 @@ with ``--set translation.reconstruction_only=true`` (the same generator, optimiz
 epochs; L1 alone), and judges the held-out pairs the training never saw:
 
 * ``superres`` -- ``photo-superres-x4`` on the 256 held-out textured photo patches
-  (``tfgan_app.data.paired.offline_images("photos", "test")``: 32x32 crops from the right 30%
-  of each sample photo's columns, training crops from the left 70%; both keep only patches
-  whose texture reaches ``PHOTO_MIN_TEXTURE``). Rows: bicubic upsampling of the 8x8 input,
-  the best linear upsampler (bicubic plus a 7x7 filter fitted by least squares on the
-  training patches: what deblurring alone gains), reconstruction-only, adversarial.
+  (``tfgan_app.data.paired.offline_images("photos", "test")``: 64x64 crops from the right 30%
+  of the columns of each of the seven sample photos (``paired.PHOTOS``: scikit-learn's two,
+  scikit-image's five), training crops from the left 70%; both keep only patches whose
+  texture reaches ``PHOTO_MIN_TEXTURE``). Rows: bicubic upsampling of the 16x16 input, the
+  best linear upsampler (bicubic plus a 7x7 filter fitted by least squares on 256 training
+  patches: what deblurring alone gains), reconstruction-only, adversarial.
   Columns: PSNR (dB), SSIM, L1 (``[-1, 1]`` units), ``sharpness`` = mean gradient magnitude
   of the outputs over that of the real targets (1 is the real patches' high-frequency
   energy; blur is below 1), ``swd`` = sliced Wasserstein
@@ -249,11 +250,12 @@ def quality(targets, outputs) -> dict:
             "swd": swd["swd"], "swd_real": swd["swd_real"]}
 
 
-def linear_upsampler(sources, targets, size=7, rows=400_000, seed=0):
+def linear_upsampler(sources, targets, size=7, rows=400_000, seed=0, images=256):
     """The best *linear* x4 upsampler in reach: bicubic plus a ``size x size`` filter on the
     bicubic image (one per output pixel, shared over channels and positions), fitted by least
-    squares to the residuals of the training pairs (``rows`` random pixels). Returns a
-    function ``sources -> images``: a ceiling for what deblurring alone gains over bicubic."""
+    squares to the residuals of the training pairs (``rows`` random pixels of ``images``
+    random pairs). Returns a function ``sources -> images``: a ceiling for what deblurring
+    alone gains over bicubic."""
     import numpy as np
 
     from tfgan_app.data.paired import naive_translation
@@ -266,15 +268,20 @@ def linear_upsampler(sources, targets, size=7, rows=400_000, seed=0):
         cols = [pad[:, i:i + h, j:j + w] for i in range(size) for j in range(size)]
         return up, np.stack(cols, -1).reshape(-1, size * size)
 
-    up, x = design(sources)
-    y = (np.asarray(targets) - up).reshape(-1)
-    pick = np.random.default_rng(seed).choice(len(x), min(rows, len(x)), replace=False)
+    rng = np.random.default_rng(seed)
+    some = rng.choice(len(sources), min(images, len(sources)), replace=False)
+    up, x = design(np.asarray(sources)[some])
+    y = (np.asarray(targets)[some] - up).reshape(-1)
+    pick = rng.choice(len(x), min(rows, len(x)), replace=False)
     ones = np.ones((len(pick), 1), np.float32)
     w, *_ = np.linalg.lstsq(np.hstack([x[pick], ones]), y[pick], rcond=None)
 
-    def apply(src):
-        up, x = design(src)
-        return np.clip(up + (x @ w[:-1] + w[-1]).reshape(up.shape), -1.0, 1.0)
+    def apply(src, chunk=64):
+        out = []
+        for i in range(0, len(src), chunk):
+            up, x = design(src[i:i + chunk])
+            out.append(np.clip(up + (x @ w[:-1] + w[-1]).reshape(up.shape), -1.0, 1.0))
+        return np.concatenate(out)
 
     return apply
 

@@ -154,6 +154,7 @@ def test_translation_preset_trains_into_a_run_directory(tmp_path):
 
     settings = train.resolve_settings(
         "photo-superres-x4", overrides=["epochs=1", "dataset_options.num_patches=128",
+                                        "dataset_options.image_size=32",
                                         'generator={"builder": "srgan", "num_blocks": 1, '
                                         '"filters": 8}', "discriminator.base_filters=8"])
     result = train.train(settings, str(tmp_path / "run"), verbose=0)

@@ -15,11 +15,12 @@ residual super-resolution generator (Ledig et al. 2017).
   :class:`~tfgan_app.translation.TranslationGAN` calls it as ``GANModel`` calls a conditional
   discriminator (``[x, conditioning]``).
 * :func:`srgan_generator` -- ``[B, H/f, W/f, Cs]`` -> ``[B, H, W, C]``: a 9x9 conv and PReLU,
-  ``num_blocks`` residual blocks (conv-BN-PReLU-conv-BN + skip), a conv-BN with a long skip,
-  ``log2(f)`` sub-pixel upsamplings (conv to 4x filters, :class:`DepthToSpace` by 2
-  (``tf.nn.depth_to_space``), PReLU) and a 9x9 ``tanh`` conv; ``f`` is 2 or 4. With
-  ``input_skip=True`` the last conv is linear and adds a residual to the bicubic upsampling of
-  the input, clipped to ``[-1, 1]`` (:class:`ClipValues`).
+  ``num_blocks`` residual blocks (conv-BN-PReLU-conv-BN + skip; ``norm="none"`` drops the
+  BN, as EDSR, Lim et al. 2017), a conv-BN with a long skip, ``log2(f)`` sub-pixel upsamplings
+  (conv to 4x filters, :class:`DepthToSpace` by 2 (``tf.nn.depth_to_space``), PReLU) and a
+  9x9 ``tanh`` conv; ``f`` is 2 or 4. With ``input_skip=True`` the last conv is a linear 3x3
+  one, initialised to zero, whose residual is added to the bicubic upsampling of the input and
+  clipped to ``[-1, 1]`` (:class:`ClipValues`): the untrained network is bicubic upsampling.
 
 Normalisation: ``"batch"``, ``"instance"`` (``GroupNormalization(groups=-1)``: one group per
 channel) or ``"none"``; the discriminator may wrap its convolutions in spectral normalisation.
@@ -199,7 +200,8 @@ class ClipValues(keras.layers.Layer):
 
 
 def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: int = 64,
-                    input_skip: bool = False, name: str = "srgan_generator") -> keras.Model:
+                    input_skip: bool = False, norm: str = "batch",
+                    name: str = "srgan_generator") -> keras.Model:
     """SRGAN-style residual generator: ``[B, H/f, W/f, Cs]`` -> ``[B, H, W, C]`` in [-1, 1].
 
     Args:
@@ -207,8 +209,11 @@ def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: 
       source_shape: ``(H/f, W/f, Cs)`` of the low-resolution input; ``f`` must be 2 or 4.
       num_blocks: residual blocks (SRGAN has 16). filters: their width (SRGAN: 64).
       input_skip: the network learns a residual over the bicubic upsampling of the input
-        (as VDSR, Kim et al. 2016): ``clip(bicubic(source) + conv9x9(x), -1, 1)`` instead of
-        ``tanh(conv9x9(x))``; needs ``Cs == C``.
+        (as VDSR, Kim et al. 2016): ``clip(bicubic(source) + conv3x3(x), -1, 1)`` instead of
+        ``tanh(conv9x9(x))``, the 3x3 kernel starting at zero; needs ``Cs == C``. A 9x9 one
+        of random start trained with Adam at 1e-3 shrank the features under it to nothing and
+        stayed at bicubic (benchmarks/results/translation.md).
+      norm: ``"batch"`` (SRGAN) or ``"none"`` (EDSR) in the residual trunk.
     """
     h, w, c = _shape(image_shape, "image_shape")
     sh, sw, sc = _shape(source_shape, "source_shape")
@@ -221,17 +226,23 @@ def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: 
     def prelu(n):
         return keras.layers.PReLU(shared_axes=[1, 2], name=n)
 
+    if norm not in ("batch", "none"):
+        raise ValueError(f"the SRGAN generator's norm must be 'batch' or 'none', got {norm!r}")
+
+    def bn(n):
+        return (lambda t: t) if norm == "none" else keras.layers.BatchNormalization(name=n)
+
     x = keras.layers.Conv2D(filters, 9, padding="same", name="head")(src)
     x = head = prelu("head_prelu")(x)
     for i in range(num_blocks):
         y = keras.layers.Conv2D(filters, 3, padding="same", name=f"res{i + 1}_conv1")(x)
-        y = keras.layers.BatchNormalization(name=f"res{i + 1}_bn1")(y)
+        y = bn(f"res{i + 1}_bn1")(y)
         y = prelu(f"res{i + 1}_prelu")(y)
         y = keras.layers.Conv2D(filters, 3, padding="same", name=f"res{i + 1}_conv2")(y)
-        y = keras.layers.BatchNormalization(name=f"res{i + 1}_bn2")(y)
+        y = bn(f"res{i + 1}_bn2")(y)
         x = keras.layers.Add(name=f"res{i + 1}_add")([x, y])
     x = keras.layers.Conv2D(filters, 3, padding="same", name="trunk_conv")(x)
-    x = keras.layers.BatchNormalization(name="trunk_bn")(x)
+    x = bn("trunk_bn")(x)
     x = keras.layers.Add(name="trunk_skip")([head, x])
     for i in range(int(math.log2(factor))):
         x = keras.layers.Conv2D(filters * 4, 3, padding="same", name=f"up{i + 1}_conv")(x)
@@ -244,7 +255,8 @@ def srgan_generator(image_shape, source_shape, *, num_blocks: int = 8, filters: 
     if sc != c:
         raise ValueError(f"input_skip adds the upsampled source to the output: the source's "
                          f"channels ({sc}) must equal the output's ({c})")
-    res = keras.layers.Conv2D(c, 9, padding="same", dtype="float32", name="out")(x)
+    res = keras.layers.Conv2D(c, 3, padding="same", kernel_initializer="zeros", dtype="float32",
+                              name="out")(x)
     up = keras.layers.Resizing(h, w, interpolation="bicubic", dtype="float32",
                                name="input_upsample")(src)
     out = keras.layers.Add(dtype="float32", name="input_skip")([up, res])

@@ -18,8 +18,10 @@ random crops and horizontal flips applied identically to both sides.
 
 Offline defaults (:func:`offline_images`): scikit-learn's digits upsampled bilinearly
 (``"digits"``; ``train``/``test`` split as :func:`tfgan_app.data.digits`), and random patches of
-scikit-learn's two sample photos (``"photos"``: patches for ``train`` come from the left 70%
-of each photo, ``test`` patches from the right 30%, so held-out patches are never seen).
+real photos shipped with the dependencies (``"photos"``, :data:`PHOTOS`: scikit-learn's two
+sample photos and scikit-image's five natural colour photos; patches for ``train`` come from
+the left 70% of each photo, ``test`` patches from the right 30%, so held-out patches are never
+seen).
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ TASKS = ("superres", "inpaint", "colorize", "edges")
 MASKS = ("center", "random_boxes")
 OFFLINE = ("digits", "photos")
 PHOTO_TRAIN_FRACTION = 0.7
+#: The photos of ``"photos"``: scikit-learn's two JPEG sample photos and scikit-image's five
+#: natural colour photos (lossless PNG but the rocket; the stereo pair's right view, the
+#: microscopy, retina and telescope images are left out). Two photos
+#: alone were too little: a super-resolution network learnt next to nothing from them that
+#: held for unseen columns (benchmarks/results/translation.md).
+PHOTOS = (("sklearn", "china.jpg"), ("sklearn", "flower.jpg"), ("skimage", "astronaut"),
+          ("skimage", "chelsea"), ("skimage", "coffee"), ("skimage", "motorcycle_left"),
+          ("skimage", "rocket"))
 
 
 def _images(x, what):
@@ -91,23 +101,29 @@ def center_crop_pairs(sources, targets, crop):
             targets[:, oy * factor:oy * factor + ch, ox * factor:ox * factor + cw])
 
 
-def augment_pairs(ds, *, crop=None, flip: bool = False, seed: int = 0,
+def augment_pairs(ds, *, crop=None, flip: bool = False, rotate: bool = False, seed: int = 0,
                   deterministic: bool = True):
     """Random crops (``crop``: the target's ``(h, w)`` or an int; the source is cut at the same
-    place, scaled by the size factor) and horizontal flips (``flip``: probability 1/2), the
-    same for both sides of each ``(source, target)`` element of ``ds`` (unbatched, static
-    shapes). Seeded: the same ``seed`` gives the same crops; each epoch draws new ones."""
+    place, scaled by the size factor), horizontal flips (``flip``: probability 1/2) and
+    quarter turns (``rotate``: 0, 90, 180 or 270 degrees, equally likely; square images only;
+    with ``flip`` the eight symmetries of the square), the same for both sides of each
+    ``(source, target)`` element of ``ds`` (unbatched, static shapes). Seeded: the same
+    ``seed`` gives the same crops; each epoch draws new ones."""
     s_spec, t_spec = ds.element_spec
     factor = size_factor(s_spec.shape, t_spec.shape)
     crop = _crop_size(crop, t_spec.shape, factor)
-    if crop is None and not flip:
+    if crop is None and not flip and not rotate:
         return ds
     h, w = s_spec.shape[:2]
+    out_h, out_w = crop or t_spec.shape[:2]
+    if rotate and out_h != out_w:
+        raise ValueError(f"rotate turns images by quarter turns: it needs square images (or a "
+                         f"square crop), got {out_h}x{out_w}")
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
     def one(pair, key):
         source, target = pair
-        k = tf.random.experimental.stateless_split(key, 3)
+        k = tf.random.experimental.stateless_split(key, 4)
         if crop is not None:
             oy = tf.random.stateless_uniform([], k[0], 0, h - crop[0] // factor + 1, tf.int32)
             ox = tf.random.stateless_uniform([], k[1], 0, w - crop[1] // factor + 1, tf.int32)
@@ -116,6 +132,10 @@ def augment_pairs(ds, *, crop=None, flip: bool = False, seed: int = 0,
             mirror = tf.random.stateless_uniform([], k[2]) < 0.5
             source = tf.cond(mirror, lambda: tf.reverse(source, [1]), lambda: source)
             target = tf.cond(mirror, lambda: tf.reverse(target, [1]), lambda: target)
+        if rotate:
+            turns = tf.random.stateless_uniform([], k[3], 0, 4, tf.int32)
+            source = tf.ensure_shape(tf.image.rot90(source, turns), source.shape)
+            target = tf.ensure_shape(tf.image.rot90(target, turns), target.shape)
         return source, target
 
     return tf.data.Dataset.zip((ds, seeds)).map(one, num_parallel_calls=P.AUTOTUNE,
@@ -180,16 +200,32 @@ def photo_texture(patches) -> np.ndarray:
             + np.abs(np.diff(g, axis=2)).mean((1, 2))).astype(np.float32)
 
 
+def load_photos() -> list[np.ndarray]:
+    """The :data:`PHOTOS`, ``uint8 [H, W, 3]`` each, in that order."""
+    from sklearn.datasets import load_sample_images
+
+    try:
+        import skimage.data
+    except ImportError as e:
+        raise ImportError("the offline 'photos' need scikit-image's sample photos: "
+                          "pip install scikit-image (a dependency of tfgan_app)") from e
+    sk = dict(zip(("china.jpg", "flower.jpg"), load_sample_images().images))
+    own = {"motorcycle_left": lambda: skimage.data.stereo_motorcycle()[0]}
+    return [np.asarray(sk[name] if pkg == "sklearn" else
+                       own.get(name, getattr(skimage.data, name, None))(), np.uint8)
+            for pkg, name in PHOTOS]
+
+
 def offline_images(name: str, split: str = "train", *, image_size: int = 32,
                    num_patches: int | None = None, seed: int = 0) -> np.ndarray:
     """Real images shipped with the dependencies, ``float32 [N, S, S, C]`` in ``[-1, 1]``.
 
     ``"digits"``: scikit-learn's 8x8 digits (``split`` as :func:`tfgan_app.data.digits`)
     upsampled to ``image_size`` (bilinear), 1 channel. ``"photos"``: ``num_patches`` textured
-    ``image_size`` RGB crops of scikit-learn's two sample photos (default 2,048 for ``train``,
-    256 for ``test``): ``train`` crops lie in the left 70% of each photo's columns, ``test``
-    crops in the right 30% (never seen in training); candidates are drawn alternately from the
-    two photos and kept only when their texture reaches :data:`PHOTO_MIN_TEXTURE`, so the
+    ``image_size`` RGB crops of the :data:`PHOTOS` (default 2,048 for ``train``, 256 for
+    ``test``): ``train`` crops lie in the left 70% of each photo's columns, ``test`` crops in
+    the right 30% (never seen in training); candidates are drawn from the photos in turn and
+    kept only when their texture reaches :data:`PHOTO_MIN_TEXTURE`, so the
     first ``n`` patches of a seed and split are the same whatever ``num_patches`` is.
     """
     if name == "digits":
@@ -199,13 +235,11 @@ def offline_images(name: str, split: str = "train", *, image_size: int = 32,
         x = tf.image.resize(x, [image_size, image_size], method="bilinear").numpy()
         return np.clip(x, -1.0, 1.0).astype(np.float32)
     if name == "photos":
-        from sklearn.datasets import load_sample_images
-
         if split not in ("train", "test"):
             raise ValueError(f"photos split must be 'train' or 'test', got {split!r}")
         n = int(num_patches or (2048 if split == "train" else 256))
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-        photos = [p.astype(np.float32) / 127.5 - 1.0 for p in load_sample_images().images]
+        photos = [p.astype(np.float32) / 127.5 - 1.0 for p in load_photos()]
         kept, found, drawn = [], 0, 0
         while found < n:
             if drawn > 200 * n + 10_000:
@@ -230,7 +264,7 @@ def offline_images(name: str, split: str = "train", *, image_size: int = 32,
 
 def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
                deterministic: bool = True, crop=None, flip: bool = False,
-               name: str = "pairs", source: str = "arrays", **extra):
+               rotate: bool = False, name: str = "pairs", source: str = "arrays", **extra):
     """A ``tf.data`` pipeline of ``(source, target)`` batches from two aligned arrays.
 
     Args:
@@ -238,7 +272,8 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
       targets: ``float32 [N, H, W, C]`` in ``[-1, 1]``; ``H, W`` equal to ``h, w`` or an
         integer multiple of them (super-resolution).
       batch_size, shuffle, seed, deterministic: as every source.
-      crop, flip: random crops and flips, the same on both sides (:func:`augment_pairs`).
+      crop, flip, rotate: random crops, flips and quarter turns, the same on both sides
+        (:func:`augment_pairs`).
 
     Returns:
       the dataset (``ds.info`` describes it; ``data_shape`` is the target's shape, after
@@ -253,7 +288,8 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(s), tf.constant(t))).cache()
     if shuffle:
         ds = ds.shuffle(len(t), seed=seed, reshuffle_each_iteration=True)
-    ds = augment_pairs(ds, crop=crop, flip=flip, seed=seed, deterministic=deterministic)
+    ds = augment_pairs(ds, crop=crop, flip=flip, rotate=rotate, seed=seed,
+                       deterministic=deterministic)
     s_shape, t_shape = (tuple(int(v) for v in e.shape) for e in ds.element_spec)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(P.IN_MEMORY_PREFETCH)
     ds = ds.with_options(P.pipeline_options(deterministic, in_memory=True))
@@ -261,15 +297,16 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
                        num_examples=len(t), batch_size=batch_size, with_labels=False,
                        seed=seed, paired=True, source_shape=list(s_shape),
                        crop=None if crop is None else list(P.normalize_image_size(crop)),
-                       flip=bool(flip), **extra)
+                       flip=bool(flip), rotate=bool(rotate), **extra)
     return P.attach(ds, info)
 
 
 def derived_pairs(images: str, task: dict, split: str = "train", *, batch_size: int = 32,
                   image_size: int = 32, shuffle: bool = True, seed: int = 0,
-                  num_patches: int | None = None, crop=None, flip: bool = False):
+                  num_patches: int | None = None, crop=None, flip: bool = False,
+                  rotate: bool = False):
     """``(dataset, info)`` of pairs derived by ``task`` (``{"name": TASK, **options}``) from
-    the offline images ``images`` (:func:`offline_images`); ``crop``/``flip`` as
+    the offline images ``images`` (:func:`offline_images`); ``crop``/``flip``/``rotate`` as
     :func:`from_pairs` (held-out pairs are then cut centrally to ``crop``)."""
     task = dict(task)
     task_name = task.pop("name", None)
@@ -277,7 +314,8 @@ def derived_pairs(images: str, task: dict, split: str = "train", *, batch_size: 
                              seed=seed)
     sources = derive(task_name, targets, seed=seed, **task)
     ds = from_pairs(sources, targets, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                    crop=crop, flip=bool(flip), name=f"{images}-{task_name}", source=images,
+                    crop=crop, flip=bool(flip), rotate=bool(rotate),
+                    name=f"{images}-{task_name}", source=images,
                     split=split, task={"name": task_name, **task}, image_size=image_size)
     return ds, ds.info
 
