@@ -85,11 +85,27 @@ def test_mode_collapse_fires_below_its_threshold_when_not_improving(key, thresho
     h[key] = [THRESHOLDS[threshold] * 0.9] * E
     found = diagnose(h, CTX)
     assert [d["name"] for d in found] == ["mode_collapse"]
-    assert found[0]["remedy"] == {"discriminator.pack": 2}
+    # CTX: no lr decay; the packed, decayed recipe of the ring/grid presets
+    assert found[0]["remedy"] == {"discriminator.pack": 2, "lr_decay": "linear"}
+    ctx = {**CTX, "g_lr": 5e-3, "d_lr": 1e-3, "smoothing": 0.0, "lr_decay": "linear", "pack": 2}
+    assert diagnose(h, ctx)[0]["remedy"] == {  # a faster G slowed, smoothing restored
+        "discriminator.pack": 4, "g_lr": 1e-3, "loss_options.label_smoothing": 0.25}
     # low but rising (early training): no diagnosis
     gain = 1 + 2 * THRESHOLDS["collapse_gain"] / THRESHOLDS["patience"]
     h[key] = [THRESHOLDS[threshold] * 0.05 * gain ** i for i in range(E)]
     assert h[key][-1] > THRESHOLDS[threshold] and names(h) == []
+
+
+def test_mixture_modes_of_sharp_samples_are_judged_only_when_enough_are_sharp():
+    """``doctor_modes_hq`` (modes among high-quality samples) says nothing while few samples
+    are high quality (a young generator); the same value with enough of them is collapse."""
+    h = healthy()
+    h["doctor_modes_hq"] = [0.25] * E
+    h["doctor_quality"] = [THRESHOLDS["collapse_quality"] * 0.5] * E
+    assert names(h) == []
+    h["doctor_quality"] = [THRESHOLDS["collapse_quality"] * 1.5] * E
+    found = diagnose(h, CTX)
+    assert names(h) == ["mode_collapse"] and "high-quality samples" in found[0]["message"]
 
 
 def test_stuck_generator_is_not_mode_collapse():
@@ -197,7 +213,7 @@ def test_doctor_callback_records_signals_on_a_ring():
     ds = _points(pts)
     gan = _toy_gan()
     doc = tg.callbacks.Doctor(pts, held, modes=ring_modes(), mode_std=0.01, every=2, n=128,
-                              verbose=False)
+                              verbose=False, share=None)  # no time budget: every due epoch
     logs = gan.fit(ds, epochs=4, verbose=0, callbacks=[doc]).history
     for key in ("g_grad_norm", "doctor_modes", "doctor_d_accuracy", "doctor_overfit",
                 "doctor_grad_ratio", "doctor_oscillation", "doctor_probe"):
@@ -226,10 +242,31 @@ def test_collapsed_generator_is_diagnosed_by_the_callback():
                              data_shape=(2,))
     gan = tg.GANModel(gen, disc, latent_dim=2)
     gan.compile(g_optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
-    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False)
+    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False,
+                              share=None)
     gan.fit(ds, epochs=9, verbose=0, callbacks=[doc])  # window 5: fires once it has 2 windows
     assert [d["name"] for d in doc.diagnoses] == ["mode_collapse"]
     assert doc.history["doctor_modes"][-1] == pytest.approx(1 / 8)
+    assert "0.125 of the modes holding generated samples" in doc.diagnoses[0]["message"]
+    assert doc.diagnoses[0]["remedy"]["discriminator.pack"] == 2
+
+
+def test_time_budget_puts_probes_off_but_judges_the_last_epoch():
+    """With a budget no probe fits in (share 1e-9 of the training time), only the first two and
+    the last epoch are probed; the losses are still recorded every epoch."""
+    import tfgan_app as tg
+    from tfgan_app.data.toy import ring_modes, sample_toy
+
+    pts, _ = sample_toy("ring", n=1024, seed=0)
+    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False,
+                              share=1e-9)
+    _toy_gan().fit(_points(pts), epochs=5, verbose=0, callbacks=[doc])
+    # the first epoch (set-up and tracing, not counted), the next one (nothing spent yet
+    # since), then none until the last
+    assert doc.history["doctor_probe"] == [1.0, 1.0, 0.0, 0.0, 1.0]
+    assert len(doc.history["d_loss"]) == 5
+    with pytest.raises(ValueError, match="share=0"):
+        tg.callbacks.Doctor(share=0)
 
 
 # ----------------------------------------------------------------------- train, CLI, fix
@@ -331,8 +368,101 @@ def test_fix_restarts_with_the_remedy_and_says_what_was_tried(tmp_path, monkeypa
     assert "could not fix the run" in err and "the same remedy again" in err
     assert result["doctor_fixed"] is False
     assert [f["remedy"] for f in result["doctor_fixes"]] == [{"instance_noise": 0.1}]
+    assert result["doctor_fixes"][0]["resumed_from"] == 0  # instance noise: from scratch
     config = read_json(os.path.join(out, "config.json"))
-    assert config["instance_noise"] == 0.1 and config["doctor"] == "fix"
+    # the last attempt finishes the run with the doctor only watching
+    assert config["instance_noise"] == 0.1 and config["doctor"] == "on"
     assert config["doctor_fixes"][0]["diagnosis"] == "vanishing_gradients"
     report = read_json(os.path.join(out, "report.json"))
     assert report["doctor_fixes"] == result["doctor_fixes"] and report["diagnoses"]
+
+
+def test_fix_resumes_from_the_backup_when_the_remedy_keeps_the_networks(tmp_path, capsys):
+    """The saturating loss, thresholds every run meets: the remedy (loss=modified) keeps the
+    networks, so the loop resumes from the last backup under the remedied settings (the
+    history continues, each epoch once) instead of starting again."""
+    import pytest as _pytest
+
+    from tfgan_app.doctor import fix
+    from tfgan_app.utils import read_json
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setitem(THRESHOLDS, "vanish_ratio", 2.0)
+        mp.setitem(THRESHOLDS, "vanish_d_fake", 2.0)
+        mp.setitem(THRESHOLDS, "patience", 1)
+        mp.setattr(rules, "MIN_WARMUP", 0)
+        out = str(tmp_path / "run")
+        result = fix.train(_ring_settings(loss="minimax"), out, verbose=0, max_restarts=1)
+    err = capsys.readouterr().err
+    assert "Resuming from the backup of epoch 1 with --set loss=modified" in err
+    assert result["doctor_fixes"][0]["remedy"] == {"loss": "modified"}
+    assert result["doctor_fixes"][0]["resumed_from"] == 1
+    config = read_json(os.path.join(out, "config.json"))
+    assert config["loss"] == "modified" and config["doctor_fixes"] == result["doctor_fixes"]
+    assert read_json(os.path.join(out, "history.json"))["epoch"] == [0, 1, 2]
+    assert not os.path.isdir(os.path.join(out, "backup"))  # the run finished
+
+
+_MIRRORED_CHILD = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+import keras
+import tfgan_app as tg
+from tfgan_app.data.toy import ring_modes, sample_toy
+
+pts, _ = sample_toy("ring", n=1024, seed=0)
+held, _ = sample_toy("ring", n=256, seed=1)
+
+def run(strategy):
+    keras.utils.set_random_seed(0)
+    spec = {"builder": "mlp", "hidden_units": [16]}
+    with strategy.scope():
+        gan = tg.GANModel(tg.builders.build("generator", spec, data_shape=(2,), latent_dim=2),
+                          tg.builders.build("discriminator", spec, data_shape=(2,)),
+                          latent_dim=2, seed=0)
+        gan.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                    g_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    doc = tg.callbacks.Doctor(pts, held, modes=ring_modes(), mode_std=0.01, n=128,
+                              verbose=False, share=None)
+    ds = tf.data.Dataset.from_tensor_slices(pts.astype(np.float32)).batch(128, drop_remainder=True)
+    gan.fit(ds, epochs=3, verbose=0, callbacks=[doc])
+    return {k: [float(x) for x in v] for k, v in doc.history.items()}, doc.diagnoses
+
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+two, found = run(mirrored)
+one, _ = run(tf.distribute.get_strategy())
+json.dump({"replicas": mirrored.num_replicas_in_sync, "two": two, "one": one,
+           "diagnoses": found}, sys.stdout)
+"""
+
+
+@pytest.mark.slow  # a fresh TensorFlow process tracing for two replicas
+def test_doctor_signals_under_mirrored_strategy():
+    """Two logical CPU devices (a fresh process, as tests/test_distribute.py does): under
+    MirroredStrategy the doctor's signals are computed every epoch and sane -- |grad G|
+    finite, positive and of the size one device measures (each replica's norm over its half
+    of the batch), the probes' fractions in [0, 1] -- and a short healthy run is not named."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": repo}
+    proc = subprocess.run([sys.executable, "-c", _MIRRORED_CHILD], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["replicas"] == 2
+    two, one = got["two"], got["one"]
+    for key in ("g_grad_norm", "d_loss", "d_fake", "doctor_modes", "doctor_quality",
+                "doctor_d_accuracy", "doctor_overfit", "doctor_grad_ratio", "doctor_probe"):
+        assert len(two[key]) == 3 and all(np.isfinite(two[key])), key
+    assert min(two["g_grad_norm"]) > 0
+    ratio = np.array(two["g_grad_norm"]) / np.array(one["g_grad_norm"])
+    assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
+    for key in ("doctor_modes", "doctor_quality", "doctor_d_accuracy"):
+        assert 0.0 <= min(two[key]) and max(two[key]) <= 1.0, key
+    assert two["doctor_probe"] == [1.0, 1.0, 1.0] and got["diagnoses"] == []

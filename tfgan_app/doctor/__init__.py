@@ -9,7 +9,9 @@ diagnosis                      evidence                                    remed
 ``vanishing_gradients``        ``|grad G|`` far below its peak while D     ``loss=modified``
                                rejects every generated sample              (from ``minimax``)
 ``mode_collapse``              modes / classes missing, or generated       ``discriminator.
-                               samples much less spread than real ones     pack=2`` (PacGAN)
+                               samples much less spread than real ones     pack=2`` (PacGAN),
+                                                                           and the rest of the
+                                                                           ring/grid recipe
 ``oscillation``                D's loss jumping from epoch to epoch        ``d_lr`` / 10
 ``discriminator_overfitting``  D judges held-out real data like fakes      ``augment=ada``,
                                                                            ``ada_target=0.6``
@@ -32,20 +34,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfgan_app.doctor.callback import Doctor
-from tfgan_app.doctor.rules import (DIAGNOSES, THRESHOLDS, context_from_settings, diagnose,
-                                    remedy, remedy_text)
+from tfgan_app.doctor.callback import SHARE, Doctor, DoctorStop
+from tfgan_app.doctor.rules import (DIAGNOSES, PROBES, THRESHOLDS, context_from_settings,
+                                    diagnose, probe_every, remedy, remedy_text)
 
-__all__ = ["Doctor", "DIAGNOSES", "THRESHOLDS", "diagnose", "remedy", "remedy_text",
+__all__ = ["Doctor", "DoctorStop", "DIAGNOSES", "THRESHOLDS", "diagnose", "remedy", "remedy_text",
            "for_run", "add_to_report", "probe_every", "context_from_settings"]
 
-#: Probes per run at most: the probe period is ``epochs // PROBES`` (at least 1).
-PROBES = 50
-
-
-def probe_every(epochs: int) -> int:
-    """The probe period of a run of ``epochs`` epochs."""
-    return max(1, int(epochs) // PROBES)
 
 
 def _real_and_held_out(settings: dict, info: dict, n: int):
@@ -96,10 +91,13 @@ def for_run(settings: dict, run, info: dict, n: int = 256, initial_history=None)
         classifier = digits_classifier()
     return [Doctor(real, held, modes=modes, mode_std=std, classifier=classifier,
                    every=probe_every(settings["epochs"]), n=n if modes is None else 4 * n,
-                   fix=mode == "fix",
+                   fix=mode == "fix", interrupt=mode == "fix",
                    path=run.path(run.DOCTOR), log_dir=run.path(run.LOGS),
                    context=context_from_settings(settings),
-                   stop_on_nonfinite=False, initial_history=initial_history)]
+                   stop_on_nonfinite=False, initial_history=initial_history,
+                   # the bookkeeping's wall-time switch: plot_seconds=0 writes every epoch,
+                   # and the doctor then probes every due epoch (no time budget)
+                   share=None if float(settings.get("plot_seconds", 1.0)) == 0 else SHARE)]
 
 
 def add_to_report(callbacks, report: dict) -> dict:

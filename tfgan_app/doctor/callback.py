@@ -19,9 +19,23 @@ from tfgan_app.utils import NonFiniteError, non_finite_logs, write_json
 
 #: The latent seed of the doctor's fixed batch (apart from the picture grids' seeds).
 PROBE_SEED = 9_173
+#: The doctor's default share of the training time: it probes and judges only while the time
+#: it has spent is within this fraction of the time since training began (README, "Training
+#: doctor"), so its cost stays bounded however short the epochs are.
+SHARE = 0.02
 #: D's mean logit margin between real and generated data below which the overfitting signal
 #: is 0 (a ratio of two small differences is noise).
 MIN_MARGIN = 0.5
+
+
+class DoctorStop(RuntimeError):
+    """Raised by a :class:`Doctor` with ``fix`` and ``interrupt`` at its first diagnosis: the
+    run directory is left as a killed run's, its backup kept for the closed loop
+    (:mod:`tfgan_app.doctor.fix`) to resume with the remedy."""
+
+    def __init__(self, diagnosis: dict):
+        super().__init__(f"stopped by the doctor: {diagnosis['message']}")
+        self.diagnosis = diagnosis
 
 
 def _pairwise_mean(x: np.ndarray) -> float:
@@ -73,8 +87,14 @@ class Doctor(keras.callbacks.Callback):
       classifier: a ``keras.Model`` giving class logits for images: diversity in its
         penultimate features and class coverage. ``None``: diversity in pixel space.
       every: probe period in epochs (the losses are read every epoch).
+      share: the doctor's time budget as a fraction of the training time: a due probe, and
+        the judging of the signals, are put off to a later epoch while the doctor has spent
+        more than ``share`` of the time since training began (the first epoch, a non-finite
+        epoch and the last epoch are always judged). ``None``: probe every due epoch.
       n: size of the fixed batches.
       fix: stop training at the first diagnosis (for the closed loop).
+      interrupt: with ``fix``, stop by raising :class:`DoctorStop` (the run is left unfinished,
+        with its backup) instead of ending training normally.
       path: where to write the diagnoses (``doctor.json``), or ``None``.
       log_dir: TensorBoard directory for the text summaries, or ``None``.
       context: overrides of the diagnosis context (``loss``, ``d_lr``, ``g_lr``, ``epochs``).
@@ -86,9 +106,16 @@ class Doctor(keras.callbacks.Callback):
                  every: int = 1, n: int = 256, fix: bool = False, path: str | None = None,
                  log_dir: str | None = None, context: dict | None = None,
                  thresholds: dict | None = None, verbose: bool = True,
-                 stop_on_nonfinite: bool = True, initial_history: dict | None = None):
+                 stop_on_nonfinite: bool = True, initial_history: dict | None = None,
+                 share: float | None = SHARE, interrupt: bool = False):
         super().__init__()
         self.every = max(1, int(every))
+        if share is not None and not 0 < float(share) <= 1:
+            raise ValueError(f"share={share}: expected a fraction of the training time in (0, 1] "
+                             "or None")
+        self.share = None if share is None else float(share)
+        self._began = self._setup = None
+        self._next_probe = 0
         self.n = int(n)
         self.real = None if real is None else np.asarray(real[:self.n], np.float32)
         self.held_out = None if held_out is None else np.asarray(held_out[:self.n], np.float32)
@@ -96,6 +123,7 @@ class Doctor(keras.callbacks.Callback):
         self.mode_std = None if mode_std is None else float(mode_std)
         self.classifier = classifier
         self.fix, self.path, self.log_dir = bool(fix), path, log_dir
+        self.interrupt = bool(interrupt)
         self.user_context, self.thresholds = dict(context or {}), thresholds
         self.verbose = verbose
         # A resumed run continues the signals of its earlier epochs (the gradient's running
@@ -130,7 +158,7 @@ class Doctor(keras.callbacks.Callback):
         return {**ctx, **self.user_context}
 
     def on_train_begin(self, logs=None):
-        t0 = time.perf_counter()
+        t0 = self._began = time.perf_counter()
         self.context = self._context()
         self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
@@ -200,7 +228,9 @@ class Doctor(keras.callbacks.Callback):
             dist = np.linalg.norm(pts[:, None, :] - self.modes[None], axis=-1)
             nearest = dist.argmin(1)
             good = dist[np.arange(len(pts)), nearest] <= 3.0 * self.mode_std
-            out["doctor_modes"] = _share_covered(nearest[good], len(self.modes))
+            out["doctor_modes"] = _share_covered(nearest, len(self.modes))
+            out["doctor_quality"] = float(np.mean(good))
+            out["doctor_modes_hq"] = _share_covered(nearest[good], len(self.modes))
         elif self.real is not None:
             feats = got.get("features", fake)
             out["doctor_diversity"] = _pairwise_mean(feats) / max(self._real_spread, 1e-12)
@@ -228,8 +258,13 @@ class Doctor(keras.callbacks.Callback):
             raise NonFiniteError(f"training stopped: {self.diagnoses[-1]['message']}",
                                  epoch=epoch + 1, quantities=bad)
         signals = dict(self._last)
-        due = (epoch + 1) % self.every == 0 or epoch == 0
+        last = epoch + 1 >= int((self.params or {}).get("epochs") or 0)
+        first = self._setup is None
+        judge = first or last or self._within_budget(t0)
+        # a probe put off by the budget runs at the next epoch within it
+        due = judge and (first or epoch + 1 >= self._next_probe)
         if due:
+            self._next_probe = (epoch + 1) // self.every * self.every + self.every
             probed = self.probe()
             signals.update({k: v for k, v in probed.items() if math.isfinite(v)})
         signals["doctor_probe"] = 1.0 if due else 0.0
@@ -240,8 +275,23 @@ class Doctor(keras.callbacks.Callback):
             self.history.setdefault(k, []).append(v)
         signals.update(derived)
         logs.update(signals)
-        new = self._update(epoch)
+        if judge:
+            self._update(epoch)
+        self._pending = not judge
         self.seconds += time.perf_counter() - t0
+        if self._setup is None:  # set-up and the first probe (tracing) are one-off costs
+            self._setup = self.seconds
+
+    def _within_budget(self, now: float) -> bool:
+        """Whether the doctor's time so far is within its share of the training time."""
+        if self.share is None or self._began is None:
+            return True
+        return self.seconds - (self._setup or 0.0) <= self.share * (now - self._began)
+
+    def on_train_end(self, logs=None):
+        if getattr(self, "_pending", False):  # stopped early: judge the last epochs too
+            self._update(int(self.history["epoch"][-1]))
+            self._pending = False
 
     def _derived(self) -> dict:
         """This epoch's ``doctor_grad_ratio`` and ``doctor_oscillation`` (incrementally)."""
@@ -276,6 +326,9 @@ class Doctor(keras.callbacks.Callback):
             self.write()
             if self.fix and self.fix_request is None:
                 self.fix_request = new[0]
+                self.write()
+                if self.interrupt:
+                    raise DoctorStop(new[0])
                 self.model.stop_training = True
         return new
 

@@ -11,8 +11,16 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
   sigmoid losses), ``g_grad_norm`` (``|grad G|``, :class:`tfgan_app.GANModel`);
 * ``doctor_grad_ratio``: ``g_grad_norm`` over its running peak;
 * ``doctor_d_accuracy``: D's accuracy on a fixed real and a fixed generated batch;
-* ``doctor_modes`` (toy mixtures): the fraction of modes holding at least
-  ``MODE_SHARE`` of the uniform share of high-quality samples (within 3 std of a mode);
+* ``doctor_modes`` (toy mixtures): the fraction of modes whose region (the points nearer to
+  it than to any other mode) holds at least ``MODE_SHARE`` of a uniform share of the
+  generated batch -- where the samples go, whatever their quality, so a young generator whose
+  samples are spread but not yet sharp is not judged collapsed;
+* ``doctor_quality`` (toy mixtures): the fraction of generated samples of high quality
+  (within 3 std of a mode, the VEEGAN protocol);
+* ``doctor_modes_hq`` (toy mixtures): as ``doctor_modes`` over the high-quality samples only
+  (modes dropped by a generator whose samples are sharp); judged only from
+  ``collapse_quality`` high-quality samples on (a few samples near modes by chance say
+  nothing);
 * ``doctor_classes`` (images with a classifier): the fraction of classes holding at least
   ``MODE_SHARE`` of the uniform share of the generated batch's predicted labels;
 * ``doctor_diversity`` (images): mean pairwise distance of the generated batch over the real
@@ -53,6 +61,9 @@ THRESHOLDS = {
     # over the `window` epochs before (early in training every run is low but rising). Not
     # diagnosed while D(G(z)) < vanish_d_fake: a generator without gradient is stuck.
     "collapse_diversity": 0.35,
+    # doctor_modes_hq is judged only on probes with at least this fraction of high-quality
+    # samples (doctor_quality)
+    "collapse_quality": 0.25,
     "collapse_gain": 0.1,
     # oscillation: mean |d_loss(t) - d_loss(t-1)| / max(mean |d_loss|, LOSS_FLOOR) over the
     # window above this, the changes reversing direction at least once (not a trend)
@@ -76,6 +87,17 @@ MODE_SHARE = 0.1
 WINDOW = (5, 20)
 
 SIGMOID_LOSSES = ("minimax", "modified", "relativistic", "acgan")
+
+
+#: Probes per run at most: the probe period is ``epochs // PROBES`` (at least 1). The loss
+#: rules count their patience on the same period (a failure must last ``patience`` periods:
+#: a spike of a long run's losses is not an oscillation).
+PROBES = 50
+
+
+def probe_every(epochs: int | None) -> int:
+    """The probe period of a run of ``epochs`` epochs."""
+    return max(1, int(epochs or 0) // PROBES)
 
 
 def window(epochs: int | None) -> int:
@@ -136,13 +158,25 @@ def remedy(name: str, context: dict) -> dict:
     """The settings that remedy diagnosis ``name`` in a run with ``context``: ``{setting:
     value}`` (a dotted key reaches into a nested setting, as ``--set`` does)."""
     loss = context.get("loss", "modified")
-    d_lr, g_lr = float(context.get("d_lr") or 2e-4), float(context.get("g_lr") or 2e-4)
+    # (a rate read from a float32 optimizer variable: 3 significant digits)
+    d_lr, g_lr = (float(f"{float(context.get(k) or 2e-4):.3g}") for k in ("d_lr", "g_lr"))
     if name == "vanishing_gradients":
         if loss == "minimax":
             return {"loss": "modified"}
         return {"instance_noise": 0.1}
-    if name == "mode_collapse":  # PacGAN, as the ring/grid presets; more if already packed
-        return {"discriminator.pack": 2 * int(context.get("pack") or 1)}
+    if name == "mode_collapse":
+        # the ring/grid presets' recipe (tfgan_app/presets.py): PacGAN packing (doubled if
+        # already packed); a generator no faster than D (one faster hops from mode to mode);
+        # learning rates decayed over the run (each mode sharpens); one-sided label smoothing
+        # for a sigmoid loss without it
+        fix = {"discriminator.pack": 2 * int(context.get("pack") or 1)}
+        if g_lr > d_lr:
+            fix["g_lr"] = d_lr
+        if context.get("lr_decay", "none") in (None, "none"):
+            fix["lr_decay"] = "linear"
+        if loss in SIGMOID_LOSSES and context.get("smoothing") == 0:
+            fix["loss_options.label_smoothing"] = 0.25
+        return fix
     if name == "oscillation":
         return {"d_lr": float(f"{min(d_lr / 10, g_lr):.3g}")}
     if name == "discriminator_overfitting":
@@ -157,10 +191,14 @@ def remedy_text(fix: dict) -> str:
     return " ".join(f"--set {k}={v}" for k, v in fix.items())
 
 
-def _streak(history: dict, condition, start: int, patience: int):
+def _streak(history: dict, condition, start: int, patience: int, period: int | None = None):
     """The first epoch index from which ``condition(i)`` held on ``patience`` consecutive
-    probed epochs (at or after ``start``), or ``None``."""
-    probed = history.get("doctor_probe") or [1.0] * len(history.get("epoch", []))
+    probed epochs (with ``period``: on the epochs of that period, the losses' rules -- the
+    losses are logged every epoch, the probes' schedule depends on time) at or after
+    ``start``, or ``None``."""
+    n = len(history.get("epoch", history.get("d_loss", [])))
+    probed = ([float(i == 0 or (i + 1) % period == 0) for i in range(n)] if period
+              else history.get("doctor_probe") or [1.0] * n)
     run, first = 0, None
     for i in range(start, len(probed)):
         if not probed[i]:
@@ -188,7 +226,9 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
       history: per-epoch signals (``history.json``).
       context: ``loss`` (the loss pair's name), ``d_lr``, ``g_lr``, ``epochs`` (the run's
         planned length; warm-up and window), ``stopped`` (a non-finite epoch's message, set by
-        the callback when it stopped training).
+        the callback when it stopped training), ``since`` (epochs done when the closed loop
+        resumed the run with a remedy: the epochs before it are not judged again, and the
+        warm-up and windows start over from it).
       thresholds: overrides of :data:`THRESHOLDS`.
 
     Returns:
@@ -200,7 +240,8 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
     epochs = context.get("epochs") or len(history.get("epoch", []))
     h = {**history, **derived(history, epochs)}
     n = len(h.get("epoch", h.get("d_loss", [])))
-    start, patience = warmup(epochs, t), int(t["patience"])
+    since = int(context.get("since") or 0)
+    start, patience = since + warmup(epochs, t), int(t["patience"])
     found = []
 
     def add(name, i, evidence):
@@ -217,7 +258,7 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
             found[-1]["epoch"] = int(context["stopped_epoch"])
     else:
         g0 = _get(h, "g_grad_norm", 0)
-        for i in range(n):
+        for i in range(since, n):
             losses = {k: _get(h, k, i) for k in ("d_loss", "g_loss")}
             big = {k: v for k, v in losses.items() if v is not None and abs(v) > t["divergence_loss"]}
             g = _get(h, "g_grad_norm", i)
@@ -236,7 +277,7 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
             ok = h["doctor_grad_ratio"][i] < t["vanish_ratio"]
             d_fake = _get(h, "d_fake", i)
             return ok and (not sigmoid or (d_fake is not None and d_fake < t["vanish_d_fake"]))
-        i = _streak(h, vanishing, start, patience)
+        i = _streak(h, vanishing, start, patience, probe_every(epochs))
         if i is not None:
             d_fake = _get(h, "d_fake", i)
             add("vanishing_gradients", i,
@@ -244,7 +285,8 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
                 + (f" and D(G(z)) = {_fmt(d_fake)}" if sigmoid and d_fake is not None else "")
                 + f" with the {context.get('loss', '?')} loss")
 
-    checks = [("doctor_modes", "collapse_modes", "of the modes captured"),
+    checks = [("doctor_modes", "collapse_modes", "of the modes holding generated samples"),
+              ("doctor_modes_hq", "collapse_modes", "of the modes holding high-quality samples"),
               ("doctor_classes", "collapse_classes", "of the classes covered"),
               ("doctor_diversity", "collapse_diversity",
                "generated/real mean pairwise distance")]
@@ -258,6 +300,9 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
         x = h[key]
         recent, before = max(x[max(0, j - w + 1):j + 1]), max(x[max(0, j - 2 * w + 1):
                                                                    max(0, j - w + 1)] or [0.0])
+        if key == "doctor_modes_hq" and not (_get(h, "doctor_quality", j) or 0.0) >= t[
+                "collapse_quality"]:
+            return False
         return (recent < t[tkey] and recent <= (1 + t["collapse_gain"]) * before
                 and not d_wins(j))
 
@@ -272,7 +317,7 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
 
     if "doctor_oscillation" in h:
         i = _streak(h, lambda j: h["doctor_oscillation"][j] > t["oscillation"],
-                    max(start, w - 1), patience)
+                    max(start, since + w - 1), patience, probe_every(epochs))
         if i is not None:
             add("oscillation", i, f"d_loss moves by {_fmt(h['doctor_oscillation'][i])} of its "
                                   f"size from epoch to epoch over {w} epochs "
@@ -296,6 +341,10 @@ def context_from_settings(settings: dict) -> dict:
     loss = settings.get("loss")
     if isinstance(loss, dict):  # a loss config
         loss = loss.get("name") or loss.get("config", {}).get("name")
+    fixes = settings.get("doctor_fixes") or []
     return {"loss": loss or "modified", "d_lr": settings.get("d_lr"),
             "g_lr": settings.get("g_lr"), "epochs": settings.get("epochs"),
-            "pack": (settings.get("discriminator") or {}).get("pack") or 1}
+            "pack": (settings.get("discriminator") or {}).get("pack") or 1,
+            "smoothing": (settings.get("loss_options") or {}).get("label_smoothing"),
+            "lr_decay": settings.get("lr_decay"),
+            "since": (fixes[-1].get("resumed_from") or 0) if fixes else 0}
