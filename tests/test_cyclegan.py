@@ -216,6 +216,66 @@ def test_history_pool_matches_tfgan_tensor_pool():
         share_t, age_t, share_o, age_o)
 
 
+def _tiny_gan(pool_size, seed=0, identity_weight=0.0, s=8):
+    """A CycleGAN of 8x8 networks of a few hundred weights (pool and replication checks)."""
+    keras.utils.set_random_seed(seed)
+
+    def gen():
+        return builders.resnet_generator((s, s, 1), num_blocks=1, base_filters=4,
+                                         downsamplings=1)
+
+    def disc():
+        return builders.patchgan_discriminator((s, s, 1), conditional=False, norm="instance",
+                                               base_filters=4, receptive_field=16)
+
+    return CycleGAN(gen(), gen(), disc(), disc(), seed=seed, identity_weight=identity_weight,
+                    pool_size=pool_size)
+
+
+class _SpyCycleGAN(CycleGAN):
+    """Records, step by step, the fakes the generators made and those the discriminators
+    were given (eager ``train_step`` only)."""
+
+    def generator_losses(self, a, b, training=True):
+        terms, fakes = super().generator_losses(a, b, training)
+        self.made.append([np.asarray(f) for f in fakes])
+        return terms, fakes
+
+    def discriminator_losses(self, a, b, fake_a, fake_b, training=True):
+        self.seen.append([np.asarray(fake_a), np.asarray(fake_b)])
+        return super().discriminator_losses(a, b, fake_a, fake_b, training)
+
+
+def test_discriminators_see_an_older_fake_with_probability_one_half():
+    """In training (not just the pool alone): once the pool of 4 is full, each fake the
+    discriminator judges is, with probability 0.5, an older fake (bit for bit one made before
+    it: in an earlier step, or earlier in this batch) instead of its own; 2 domains x 8
+    steps x batch 16 (eager steps: their cost is per step, not per image)."""
+    steps, batch, size = 8, 16, 4
+    gan = _tiny_gan(size)
+    gan.__class__ = _SpyCycleGAN
+    gan.made, gan.seen = [], []
+    _compile(gan, lr=1e-2)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        gan.train_step((tf.constant(rng.uniform(-1, 1, (batch, 8, 8, 1)), tf.float32),
+                        tf.constant(rng.uniform(-1, 1, (batch, 8, 8, 1)), tf.float32)))
+    older = judged = 0
+    for domain in (0, 1):
+        earlier = set()  # the fakes made before this one (images go through one by one)
+        for t in range(steps):
+            for i in range(batch):
+                seen, new = gan.seen[t][domain][i], gan.made[t][domain][i]
+                if t * batch + i < size:  # filling: the new fake
+                    assert np.array_equal(seen, new)
+                elif not np.array_equal(seen, new):
+                    assert seen.tobytes() in earlier, (t, i)  # an older fake, exactly
+                    older += 1
+                judged += t * batch + i >= size
+                earlier.add(new.tobytes())
+    assert 0.38 < older / judged < 0.62, (older, judged)
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -345,3 +405,111 @@ def test_cyclegan_kind_builds_the_model_and_pictures_both_cycles(trained, tmp_pa
     cb.on_epoch_end(0)
     picture = np.asarray(Image.open(tmp_path / "epoch_0001.png"))
     assert picture.shape == (4 * (3 * (S + 1) + 1), 4 * (6 * (S + 1) + 1))  # 3 rows, 6 columns
+
+
+# ---------------------------------------------------------------- tf.distribute
+# Two logical CPU devices must be configured before TensorFlow initialises its devices, so
+# these checks run this file as a script in a fresh process (``python tests/test_cyclegan.py
+# distribute``), as tests/test_distribute.py does for GANModel, and read its JSON report.
+
+_DIST_STEPS, _DIST_BATCH, _DIST_POOL = 3, 4, 3
+
+
+def _dist_models(pool_seed=None):
+    gan = _tiny_gan(_DIST_POOL, identity_weight=0.5)
+    if pool_seed is not None:
+        gan.pool_seed = pool_seed.__get__(gan)
+    gan.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.5), jit_compile=False)
+    return gan
+
+
+def _dist_data():
+    rng = np.random.default_rng(7)
+    n = _DIST_STEPS * _DIST_BATCH
+    a = rng.uniform(-1, 0.5, (n, 8, 8, 1)).astype("float32")
+    a[np.arange(n) % _DIST_BATCH >= _DIST_BATCH // 2] += 0.5  # replica 1's half differs
+    b = -rng.uniform(-1, 1, (n, 8, 8, 1)).astype("float32") ** 2
+    return tf.data.Dataset.from_tensor_slices((a, b)).batch(_DIST_BATCH, drop_remainder=True)
+
+
+def _dist_one_device():
+    single = _dist_models()
+    start, g_start = single.get_weights(), single.generator_ab.get_weights()
+    return single, start, g_start, single.fit(_dist_data(), epochs=1, verbose=0).history
+
+
+def _dist_one_vs_two(strategy, one_device, pool_seed=None):
+    single, start, g_start, h1 = one_device
+    with strategy.scope():
+        mirrored = _dist_models(pool_seed)
+    mirrored.set_weights(start)
+    h2 = mirrored.fit(_dist_data(), epochs=1, verbose=0).history
+    pools = [p for g in (single, mirrored) for p in (g.pool_a, g.pool_b)]
+    replica_pools = [[v.numpy() for v in strategy.experimental_local_results(p.images.value)]
+                     for p in (mirrored.pool_a, mirrored.pool_b)]
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "max_weight_diff": max(float(np.abs(x - y).max())
+                               for x, y in zip(single.get_weights(), mirrored.get_weights())),
+        "max_update": max(float(np.abs(w - s).max())
+                          for w, s in zip(single.generator_ab.get_weights(), g_start)),
+        "log_diff": max(abs(h1[k][0] - h2[k][0]) for k in h1),
+        "pool_diff": max(float(np.abs(pools[i].images.numpy() - pools[i + 2].images.numpy())
+                               .max()) for i in (0, 1)),
+        "replica_pool_diff": max(float(np.abs(c[0] - c[1]).max()) for c in replica_pools),
+        "counts": [int(p.count.numpy()) for p in pools],
+    }
+
+
+def _dist_case():
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    from tfgan_app.randomness import SeededTraining
+
+    one_device = _dist_one_device()
+    return {"global_pool": _dist_one_vs_two(strategy, one_device),
+            # control: pools seeded per replica (the replica id folded in) diverge
+            "per_replica_seed": _dist_one_vs_two(strategy, one_device,
+                                                 SeededTraining.next_seed)}
+
+
+@pytest.fixture(scope="module")
+def distributed():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.abspath(__file__)
+    repo = os.path.dirname(os.path.dirname(here))
+    proc = subprocess.run([sys.executable, here, "distribute"], cwd=repo, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": repo})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.slow
+def test_two_replicas_train_as_one_device_with_one_global_pool(distributed):
+    """Same global batches, same start: after 3 steps (the pool full after the first, so the
+    later steps return old fakes) weights, logs and pools agree within 1e-5 between one
+    device and MirroredStrategy on two logical CPUs; both replicas' pool copies are identical.
+    Control: pools seeded per replica diverge (the check can fail)."""
+    r = distributed["global_pool"]
+    assert r["replicas"] == 2 and r["max_update"] > 1e-3, r
+    assert r["max_weight_diff"] < 1e-5 and r["log_diff"] < 1e-5, r
+    assert r["pool_diff"] < 1e-5 and r["replica_pool_diff"] == 0.0, r
+    assert r["counts"] == [_DIST_POOL] * 4
+    c = distributed["per_replica_seed"]
+    assert c["replica_pool_diff"] > 1e-3 and c["max_weight_diff"] > 1e-4, c
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if sys.argv[1:] == ["distribute"]:
+        print("RESULT " + json.dumps(_dist_case()), flush=True)

@@ -25,6 +25,10 @@ fake replaces a random stored one and, with probability 0.5, the *stored* one is
 instead of the new one. Its buffer and count are non-trainable variables (so it runs under XLA
 and ``steps_per_execution`` and is saved with the model: a resumed run continues with the same
 pool) and its randomness comes from the model's seeded stream (:mod:`tfgan_app.randomness`).
+Under ``tf.distribute`` the pool is one global pool, as on one device: every replica keeps an
+identical copy and queries the all-gathered global batch with the same seed, so R replicas
+train exactly as one device on the global batch (``tests/test_cyclegan.py`` checks two
+replicas against one device).
 
 Logs: ``g_loss``, ``d_loss``, ``g_adv_ab`` (G's adversarial term), ``g_adv_ba`` (F's),
 ``cycle``, ``identity``, ``d_a``, ``d_b``.
@@ -73,8 +77,9 @@ class HistoryPool(keras.layers.Layer):
     the new one replaces a uniformly chosen stored one, and the *stored* one is returned with
     probability ``probability`` (the new one otherwise). ``size=0``: the identity.
 
-    Variables (non-trainable, saved with the model): ``images float32 [size, H, W, C]`` and
-    ``count int32`` (images stored, at most ``size``).
+    Variables (non-trainable, saved with the model; ``on_read``: one copy per replica, the
+    first replica's saved): ``images float32 [size, H, W, C]`` and ``count int32`` (images
+    stored, at most ``size``).
     """
 
     def __init__(self, size: int = 50, image_shape=(1, 1, 1), probability: float = 0.5,
@@ -87,11 +92,14 @@ class HistoryPool(keras.layers.Layer):
             raise ValueError(f"pool size must be >= 0 and probability in [0, 1]; got "
                              f"{size}, {probability}")
         if self.size:
-            self.images = self.add_weight(shape=(self.size, *self.image_shape),
-                                          initializer="zeros", trainable=False,
-                                          dtype="float32", name="images")
-            self.count = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                         dtype="int32", name="count")
+            # Per replica (on_read): every replica keeps its own, identical copy, updated
+            # without communication; reads outside a replica (saving) take the first's.
+            kw = dict(initializer="zeros", trainable=False, synchronization="on_read",
+                      aggregation="only_first_replica")
+            with keras.name_scope(self.name, caller=self):
+                self.images = keras.Variable(shape=(self.size, *self.image_shape),
+                                             dtype="float32", name="images", **kw)
+                self.count = keras.Variable(shape=(), dtype="int32", name="count", **kw)
         self.built = True
 
     def get_config(self):
@@ -100,32 +108,47 @@ class HistoryPool(keras.layers.Layer):
 
     def query(self, images, seed):
         """The pooled batch for new ``images`` ``[B, H, W, C]`` (returned in their dtype);
-        ``seed``: a stateless-op seed ``int64 [2]`` (all of this call's randomness)."""
+        ``seed``: a stateless-op seed ``int64 [2]`` (all of this call's randomness).
+
+        Under ``tf.distribute`` (``B`` images per replica) the pool is global: each replica
+        all-gathers the global batch, queries it with the same seed into its own copy of the
+        pool (so the copies stay identical) and returns its own slice, which makes a step on
+        R replicas the step of one device on the global batch. ``seed`` must therefore be the
+        same on every replica (:meth:`CycleGAN.pool_seed`).
+        """
         if not self.size:
             return images
         x = tf.cast(images, tf.float32)
+        ctx = tf.distribute.get_replica_context()
+        replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+        local = tf.shape(x)[0]
+        if replicas > 1:
+            x = ctx.all_gather(x, axis=0)
         n = tf.shape(x)[0]
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
         slots = tf.random.stateless_uniform([n], seeds[0], minval=0, maxval=self.size,
                                             dtype=tf.int32)
         coins = tf.random.stateless_uniform([n], seeds[1])
-        buf, count = self.images.value, self.count.value
 
-        def one(i, out):
-            stored = count.read_value()
-            full = stored >= self.size
-            j = tf.where(full, slots[i], stored)
+        def one(i, buf, count, out):  # image by image: a later image may replace an earlier
+            full = count >= self.size
+            j = tf.where(full, slots[i], count)
             old = tf.gather(buf, j)
-            with tf.control_dependencies([old]):
-                write = buf.scatter_nd_update([[j]], x[i][None])
-                grow = count.assign(tf.minimum(stored + 1, self.size))
-            with tf.control_dependencies([write, grow]):
-                pick = tf.logical_and(full, coins[i] < self.probability)
-                return i + 1, out.write(i, tf.where(pick, old, x[i]))
+            pick = tf.logical_and(full, coins[i] < self.probability)
+            return (i + 1, tf.tensor_scatter_nd_update(buf, [[j]], x[i][None]),
+                    tf.minimum(count + 1, self.size), out.write(i, tf.where(pick, old, x[i])))
 
-        _, out = tf.while_loop(lambda i, _: i < n, one,
-                               (tf.constant(0), tf.TensorArray(tf.float32, size=n)))
-        return tf.cast(tf.reshape(out.stack(), tf.shape(x)), images.dtype)
+        _, buf, count, out = tf.while_loop(
+            lambda i, *_: i < n, one,
+            (tf.constant(0), tf.convert_to_tensor(self.images.value),
+             tf.convert_to_tensor(self.count.value), tf.TensorArray(tf.float32, size=n)))
+        self.images.assign(buf)
+        self.count.assign(count)
+        out = tf.reshape(out.stack(), tf.shape(x))
+        if replicas > 1:
+            start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local
+            out = out[start:start + local]
+        return tf.cast(out, images.dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
@@ -390,8 +413,8 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
             self._update_ema()
         # D sees this step's fakes (from the generators before their update, as in the
         # paper's code) through the history pools.
-        fake_a = self.pool_a.query(tf.stop_gradient(fake_a), self.next_seed())
-        fake_b = self.pool_b.query(tf.stop_gradient(fake_b), self.next_seed())
+        fake_a = self.pool_a.query(tf.stop_gradient(fake_a), self.pool_seed())
+        fake_b = self.pool_b.query(tf.stop_gradient(fake_b), self.pool_seed())
         with tf.GradientTape() as tape:
             d_terms = self.discriminator_losses(a, b, fake_a, fake_b)
             scaled = self._scaled(self.d_optimizer, d_terms["d_loss"])
@@ -403,6 +426,11 @@ class CycleGAN(SeededTraining, KerasFitWorkarounds, keras.Model):
         a, b = self._unpack(data)
         terms, (fake_a, fake_b) = self.generator_losses(a, b, training=False)
         return self._log({**terms, **self.discriminator_losses(a, b, fake_a, fake_b, False)})
+
+    def pool_seed(self):
+        """The pools' seed ``int64 [2]``: the model's stream *without* the replica id folded in
+        (one device's :meth:`next_seed`), the same on every replica (:meth:`HistoryPool.query`)."""
+        return tf.cast(self.seed_generator.next(), tf.int64)
 
     def _log(self, values):
         for k, tracker in self.trackers.items():
