@@ -126,6 +126,21 @@ def test_oscillation_fires_on_jumping_d_loss():
     assert names(h) == []
 
 
+def test_oscillation_fires_on_a_swinging_verdict_of_d():
+    """D's verdict on generated data jumping between 0.002 and 0.2 (log-odds about 4.8 apart)
+    while d_loss barely moves: oscillation with a sigmoid loss; the same numbers are no
+    probability for the Wasserstein loss, which is not judged on them."""
+    h = healthy()
+    h["d_fake"] = [0.2 if i % 2 else 0.002 for i in range(E)]
+    assert rules.swing(h["d_fake"][:6], 6) == pytest.approx(
+        abs(np.log(0.2 / 0.8) - np.log(0.002 / 0.998)), rel=1e-6)
+    found = diagnose(h, CTX)
+    assert [d["name"] for d in found] == ["oscillation"] and "log-odds" in found[0]["message"]
+    assert names(h, {**CTX, "loss": "wasserstein"}) == []
+    h["d_fake"] = [0.3 if i % 2 else 0.2 for i in range(E)]  # 0.54 in log-odds: below 1
+    assert names(h) == []
+
+
 def test_oscillation_measure():
     assert rules.oscillation([1.0, 1.5, 1.0, 1.5, 1.0], 5) == pytest.approx(0.5 / 1.2)
     assert rules.oscillation([1.0, 1.1, 1.2, 1.3, 1.4], 5) == 0.0  # a trend

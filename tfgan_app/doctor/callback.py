@@ -56,7 +56,7 @@ def _share_covered(labels: np.ndarray, k: int) -> float:
 
 
 _RECORDED = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
-_DERIVED = ("doctor_grad_ratio", "doctor_oscillation")
+_DERIVED = ("doctor_grad_ratio", "doctor_oscillation", "doctor_swing")
 
 
 class Doctor(keras.callbacks.Callback):
@@ -294,16 +294,19 @@ class Doctor(keras.callbacks.Callback):
             self._pending = False
 
     def _derived(self) -> dict:
-        """This epoch's ``doctor_grad_ratio`` and ``doctor_oscillation`` (incrementally)."""
+        """This epoch's ``doctor_grad_ratio``, ``doctor_oscillation`` and ``doctor_swing``
+        (incrementally)."""
         out = {}
         g = self.history.get("g_grad_norm")
         if g:
             self._peak = max(getattr(self, "_peak", 0.0), g[-1])
             out["doctor_grad_ratio"] = g[-1] / self._peak if self._peak > 0 else 1.0
-        d = self.history.get("d_loss")
+        d, w = self.history.get("d_loss"), rules.window(self.context.get("epochs"))
         if d:
-            w = rules.window(self.context.get("epochs"))
             out["doctor_oscillation"] = rules.oscillation(d[-w:], w)
+        f = self.history.get("d_fake")
+        if f and self.context.get("loss") in rules.SIGMOID_LOSSES:
+            out["doctor_swing"] = rules.swing(f[-w:], w)
         return out
 
     def _record(self, epoch, logs, signals):

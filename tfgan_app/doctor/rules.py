@@ -31,6 +31,9 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
   (the ADA paper's overfitting picture, Karras et al. 2020, fig. 1);
 * ``doctor_oscillation``: the mean epoch-to-epoch change of ``d_loss`` over the last
   ``window`` epochs, relative to its mean magnitude;
+* ``doctor_swing`` (sigmoid losses): the mean epoch-to-epoch change of D's verdict on generated
+  data, ``logit(d_fake)``, over the last ``window`` epochs (0 without a reversal): a
+  discriminator whose verdict jumps by a factor of e and back from epoch to epoch;
 * ``doctor_probe``: 1 on the epochs the probes ran (the others carry the last values).
 
 Each threshold is in :data:`THRESHOLDS` (README, "Training doctor", has the table and the
@@ -68,6 +71,9 @@ THRESHOLDS = {
     # oscillation: mean |d_loss(t) - d_loss(t-1)| / max(mean |d_loss|, LOSS_FLOOR) over the
     # window above this, the changes reversing direction at least once (not a trend)
     "oscillation": 0.5,
+    # ... or D's verdict on generated data swinging by more than this in log-odds per epoch
+    # (doctor_swing; sigmoid losses)
+    "oscillation_swing": 1.0,
     # discriminator_overfitting: held-out real judged this far from training data towards
     # generated data (0: no gap, 1: like generated data)
     "overfit": 0.3,
@@ -130,7 +136,22 @@ def oscillation(d_loss, n: int) -> float:
     return step / max(sum(abs(v) for v in x) / len(x), LOSS_FLOOR)
 
 
-def derived(history: dict, epochs: int | None = None) -> dict:
+def swing(d_fake, n: int) -> float:
+    """Mean epoch-to-epoch change of ``logit(d_fake)`` over the last ``n`` values (``d_fake``
+    a probability, clipped to [1e-6, 1 - 1e-6]); 0 without a reversal or with fewer values."""
+    def logit(p):
+        p = min(max(float(p), 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+    x = [logit(v) for v in d_fake][-n:]
+    if len(x) < n:
+        return 0.0
+    deltas = [b - a for a, b in zip(x, x[1:])]
+    if not any(a * b < 0 for a, b in zip(deltas, deltas[1:])):
+        return 0.0
+    return sum(abs(d) for d in deltas) / len(deltas)
+
+
+def derived(history: dict, epochs: int | None = None, sigmoid: bool = False) -> dict:
     """``doctor_grad_ratio`` and ``doctor_oscillation`` per epoch, from the logged losses
     (only those the history does not hold for every epoch already)."""
     out = {}
@@ -147,6 +168,10 @@ def derived(history: dict, epochs: int | None = None) -> dict:
         w = window(epochs)
         out["doctor_oscillation"] = [oscillation(d[max(0, i + 1 - w):i + 1], w)
                                      for i in range(n)]
+    f = history.get("d_fake")
+    if sigmoid and f and len(history.get("doctor_swing") or []) != len(f):
+        w = window(epochs)
+        out["doctor_swing"] = [swing(f[max(0, i + 1 - w):i + 1], w) for i in range(len(f))]
     return out
 
 
@@ -238,7 +263,8 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
     context = dict(context or {})
     t = {**THRESHOLDS, **(thresholds or {})}
     epochs = context.get("epochs") or len(history.get("epoch", []))
-    h = {**history, **derived(history, epochs)}
+    sigmoid = context.get("loss", "modified") in SIGMOID_LOSSES
+    h = {**history, **derived(history, epochs, sigmoid)}
     n = len(h.get("epoch", h.get("d_loss", [])))
     since = int(context.get("since") or 0)
     start, patience = since + warmup(epochs, t), int(t["patience"])
@@ -271,7 +297,6 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
                                      f"epoch's (> {_fmt(t['divergence_grad'])} x)")
                 break
 
-    sigmoid = context.get("loss", "modified") in SIGMOID_LOSSES
     if "doctor_grad_ratio" in h:
         def vanishing(i):
             ok = h["doctor_grad_ratio"][i] < t["vanish_ratio"]
@@ -315,13 +340,20 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
                                         f"(< {_fmt(t[tkey])}), not improving")
                 break
 
-    if "doctor_oscillation" in h:
-        i = _streak(h, lambda j: h["doctor_oscillation"][j] > t["oscillation"],
-                    max(start, since + w - 1), patience, probe_every(epochs))
+    def oscillating(j):
+        return (h["doctor_oscillation"][j] > t["oscillation"] if "doctor_oscillation" in h
+                else False) or (sigmoid and _get(h, "doctor_swing", j) is not None
+                                and h["doctor_swing"][j] > t["oscillation_swing"])
+
+    if "doctor_oscillation" in h or (sigmoid and "doctor_swing" in h):
+        i = _streak(h, oscillating, max(start, since + w - 1), patience, probe_every(epochs))
         if i is not None:
-            add("oscillation", i, f"d_loss moves by {_fmt(h['doctor_oscillation'][i])} of its "
-                                  f"size from epoch to epoch over {w} epochs "
-                                  f"(> {_fmt(t['oscillation'])})")
+            loss_osc, d_swing = _get(h, "doctor_oscillation", i), _get(h, "doctor_swing", i)
+            add("oscillation", i, f"d_loss moves by {_fmt(loss_osc or 0.0)} of its size "
+                                  f"(> {_fmt(t['oscillation'])} names it) and D's verdict "
+                                  f"on generated data by {_fmt(d_swing or 0.0)} in log-odds "
+                                  f"(> {_fmt(t['oscillation_swing'])} names it) from epoch to "
+                                  f"epoch over {w} epochs")
 
     if "doctor_overfit" in h:
         i = _streak(h, lambda j: h["doctor_overfit"][j] > t["overfit"], start, patience)
