@@ -212,7 +212,7 @@ def run_throughput(steps, repeats, quick):
 # ---------------------------------------------------------------------------- report
 
 def _markdown(payload: dict) -> str:
-    out = [f"# CycleGAN benchmark (issue #19)\n",
+    out = ["# CycleGAN benchmark (issue #19)\n",
            f"Quality: `{PRESET}` trained as `tfgan-app train --preset {PRESET} --seed S`, "
            "judged on the 359 held-out test digits and their known translations (never seen "
            "as pairs). PSNR in dB (images in [0, 1]), L1 in [-1, 1] units; margins = model "
