@@ -39,9 +39,11 @@ def test_search_space_defaults_are_the_preset_and_map_onto_settings():
         defaults = {k: kw["default"] for k, (_, kw) in space.items()}
         # Untuned hyperparameters keep the preset's values.
         assert hm.settings_for(defaults) == train.resolve_settings(name), name
-        assert {"d_lr", "g_lr", "beta_1", "d_steps", "gradient_penalty"} <= set(space), name
-        # a translation generator has no latent input: latent_dim is tuned for the others
-        assert ("latent_dim" in space) == (hm.kind.name != "translation"), name
+        # CycleGAN refuses d_steps and penalties; translation generators have no latent input
+        cycle = hm.kind.name == "cyclegan"
+        assert {"d_lr", "g_lr", "beta_1"} <= set(space), name
+        assert ({"d_steps", "gradient_penalty"} <= set(space)) != cycle, name
+        assert ("latent_dim" in space) == (hm.kind.name not in ("translation", "cyclegan")), name
         lo, hi = space["d_lr"][1]["min_value"], space["d_lr"][1]["max_value"]
         assert space["d_lr"][1]["sampling"] == "log"
         assert lo == pytest.approx(hm.base_settings["d_lr"] / 10)
