@@ -23,9 +23,10 @@ epochs; L1 alone), and judges the held-out pairs the training never saw:
   of the outputs over that of the real targets (1 is the real patches' high-frequency
   energy; blur is below 1), ``swd`` = sliced Wasserstein
   distance between the outputs' and the targets' 7x7 patch sets (``evaluation.swd``, levels
-  32 and 16, TF-GAN's convention; ``swd_real`` is the real-vs-real noise level). Targets:
-  reconstruction-only >= bicubic + 1.0 dB; adversarial >= reconstruction-only - 1.5 dB and
-  sharper (sharpness closer to 1 and lower SWD).
+  64, 32 and 16, TF-GAN's convention; ``swd_real`` is the real-vs-real noise level).
+  Targets: reconstruction-only >= bicubic + 1.0 dB; adversarial >= reconstruction-only -
+  1.5 dB and sharper (sharpness closer to 1 and lower SWD); and, a second judge, the
+  adversarial model's SSIM no lower than the reconstruction-only model's.
 * ``digits`` -- ``digits-inpaint`` (centre half masked) and ``digits-edges`` on the 359
   held-out scikit-learn digits (32x32). Two judges: the offline digits CNN
   (``evaluation.digits_classifier``; 32x32 images area-downsampled to its 8x8 input) and, of
@@ -153,7 +154,9 @@ def _superres_checks(rows):
                      {s: abs(1 - adv[s]["sharpness"]) - abs(1 - rec[s]["sharpness"])
                       for s in both}, lambda v: v < 0)
             + _check("SWD: adversarial minus recon-only < 0",
-                     {s: adv[s]["swd"] - rec[s]["swd"] for s in both}, lambda v: v < 0))
+                     {s: adv[s]["swd"] - rec[s]["swd"] for s in both}, lambda v: v < 0)
+            + _check("SSIM: adversarial minus recon-only >= 0 (a second judge)",
+                     {s: adv[s]["ssim"] - rec[s]["ssim"] for s in both}, lambda v: v >= 0))
 
 
 def _digit_checks(rows):

@@ -221,6 +221,9 @@ PRESETS.update({
                             "num_patches": 4096, "flip": True, "rotate": True},
         "generator": {"builder": "srgan", "num_blocks": 4, "filters": 32, "input_skip": True,
                       "norm": "none"},
+        # adversarial weight 1 cost 1.6-2.0 dB of PSNR (seeds 0-2); the target allows 1.5
+        "translation": {"reconstruction": "l1", "reconstruction_weight": 100.0,
+                        "adversarial_weight": 0.3},
         "g_lr": 5e-4,
         "beta_1": 0.9,
         "epochs": 4,
