@@ -41,6 +41,7 @@ SMALL = {
     "07_export_and_serving.ipynb": {"EPOCHS": 1},
     "08_distributed.ipynb": {"EPOCHS": 2},
     "09_image_to_image.ipynb": {"EPOCHS": 1, "BASE_FILTERS": 8},
+    "10_cyclegan.ipynb": {"EPOCHS": 1},
 }
 
 
