@@ -336,3 +336,30 @@ def test_folder_and_tfds_names_and_a_report_without_known_mapping(tmp_path):
         assert cyclegan_report(_Identity(), info)["heldout"] is None
     with pytest.raises(ValueError, match=r"unpaired-tfds: unknown option\(s\) \['crop'\]"):
         dataset_by_name("unpaired-tfds:horse2zebra", crop=4)
+
+
+def test_one_epoch_mixed_float16_is_finite_with_loss_scaling(tmp_path):
+    """Mixed precision as GANModel's (tests/test_distribute.py): float16 compute in all four
+    networks, logits of both discriminators in float32, both optimizers loss-scaled, finite
+    losses, and the global policy restored afterwards."""
+    import keras
+
+    from tfgan_app import train
+
+    settings = train.resolve_settings(None, overrides=[*_SETS, "report=null"],
+                                      dataset="unpaired:digits:test", batch_size=32, epochs=1,
+                                      mixed_precision="mixed_float16")
+    result = train.train(settings, str(tmp_path / "run"), verbose=0)
+    gan, hist = result["gan"], result["history"]
+    assert all(np.isfinite(hist[k][0]) for k in ("g_loss", "d_loss", "cycle", "d_a", "d_b"))
+    for net in (gan.generator_ab, gan.generator_ba, gan.discriminator_a, gan.discriminator_b):
+        assert any(layer.compute_dtype == "float16" for layer in net.layers), net.name
+    for disc in (gan.discriminator_a, gan.discriminator_b):
+        assert disc.outputs[0].dtype == "float32", disc.name  # logits in float32
+    lso = keras.optimizers.LossScaleOptimizer
+    assert isinstance(gan.d_optimizer, lso) and isinstance(gan.g_optimizer, lso)
+    assert int(gan.d_optimizer.iterations) >= 1 and float(gan.g_optimizer.dynamic_scale) > 0
+    assert keras.config.dtype_policy().name == "float32"
+    # the translation still runs (float32 in, float32 out)
+    out = gan.translate(np.zeros((2, 16, 16, 1), np.float32))
+    assert out.dtype == np.float32 and np.isfinite(out).all()
