@@ -339,6 +339,82 @@ def test_non_finite_losses_stop_training_with_divergence_and_keep_the_backup(tmp
     assert "--set d_lr=" in doc["diagnoses"][0]["message"]
 
 
+def _blow_up_d_at(epoch_index):
+    """A callback scaling D's output layer by 1e4 as epoch ``epoch_index`` (0-based) begins:
+    finite losses far beyond the divergence threshold from that epoch on."""
+    import keras
+
+    class BlowUp(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == epoch_index:
+                for v in self.model.discriminator.trainable_variables[-2:]:
+                    v.assign(v * 1e4)
+    return BlowUp()
+
+
+def test_finite_divergence_is_judged_at_once_whatever_the_time_budget():
+    """With a budget no judging fits in (share 1e-9), the epoch that diverges is still judged
+    at its end and stops training (the rule alone would wait for the last epoch)."""
+    import tfgan_app as tg
+    from tfgan_app.data.toy import ring_modes, sample_toy
+    from tfgan_app.utils import NonFiniteError
+
+    pts, _ = sample_toy("ring", n=1024, seed=0)
+    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False,
+                              share=1e-9)
+    with pytest.raises(NonFiniteError, match=r"epoch 4/6: divergence since epoch 4: \|d_loss"):
+        _toy_gan().fit(_points(pts), epochs=6, verbose=0, callbacks=[doc, _blow_up_d_at(3)])
+    assert doc.history["doctor_probe"] == [1.0, 1.0, 0.0, 0.0]  # epochs 3, 4 over budget
+    assert max(abs(v) for v in doc.history["d_loss"][:3]) < THRESHOLDS["divergence_loss"]
+    assert doc.history["d_loss"][3] > THRESHOLDS["divergence_loss"]
+    assert doc.summary()["stopped"].startswith("a finite blow-up in epoch 4 (|d_loss| = ")
+
+
+def test_finite_divergence_stops_training_and_keeps_the_backup_from_before_it(tmp_path):
+    from tfgan_app import checkpoint, train
+    from tfgan_app.utils import NonFiniteError, read_json
+
+    out = str(tmp_path / "run")
+    settings = _ring_settings()
+    settings["epochs"] = 5
+    with pytest.raises(NonFiniteError) as info:
+        train.train(settings, out, verbose=0, extra_callbacks=[_blow_up_d_at(2)])
+    message = str(info.value)
+    # (the blow-up passes the threshold of |grad G| or of the losses)
+    assert message.startswith("training stopped in epoch 3/5: divergence since epoch 3: |")
+    assert "remedy: --set d_lr=" in message and "last healthy state (epoch 2)" in message
+    assert info.value.epoch == 3 and set(info.value.quantities) >= {"d_loss", "g_grad_norm"}
+    # the diverged epoch 3 was not backed up: the newest backup is epoch 2's, no sign of
+    # divergence in its history, and the one before it stays too
+    assert sorted(os.listdir(os.path.join(out, "backup"))) == ["ckpt-000001", "ckpt-000002"]
+    path, meta = checkpoint.latest_backup(os.path.join(out, "backup"))
+    assert meta["epoch"] == 2 and meta["history"]["epoch"] == [0, 1]
+    assert [rules.divergence_evidence(meta["history"], i) for i in (0, 1)] == [None, None]
+    doc = read_json(os.path.join(out, "doctor.json"))
+    assert [d["name"] for d in doc["diagnoses"]] == ["divergence"]
+    assert doc["diagnoses"][0]["epoch"] == 3 and "finite blow-up in epoch 3 (|" in doc["stopped"]
+    assert not os.path.exists(os.path.join(out, "generator.keras"))
+
+
+def test_cli_exits_3_on_a_finite_divergence(tmp_path, capsys):
+    """`--set d_lr=1e9` on d2l-gaussian: finite losses far beyond 1e3 in epoch 1. The doctor
+    stops (exit 3, one line, the diagnosis and its remedy); with it off, the guard only warns
+    (tests/test_guards.py)."""
+    from tfgan_app.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "d2l-gaussian", "--quiet", "--epochs", "2", "--set",
+                 "steps_per_execution=5", "--set", "d_lr=1e9", "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("tfgan-app ")]
+    assert len(lines) == 1, err
+    assert "training stopped in epoch 1/2: divergence since epoch 1: |d_loss| = " in lines[0]
+    assert "remedy: --set d_lr=100000000.0" in lines[0]  # 1e9 / 10
+    assert "no backup had been written" in lines[0]
+    assert not (out / "generator.keras").exists() and not (out / "backup").exists()
+
+
 def test_cli_doctor_on_a_run_directory(tmp_path, capsys):
     from tfgan_app.cli import main
     from tfgan_app.utils import write_json

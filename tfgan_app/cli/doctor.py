@@ -41,7 +41,7 @@ def diagnose_run(path: str) -> dict:
         context["stopped_epoch"] = len(history.get("epoch", [])) + 1
     owner = run.lock_owner_alive()
     state = ("finished" if run.finished() else "running" if owner else
-             "stopped (non-finite values)" if stopped else "stopped or killed")
+             "stopped (divergence)" if stopped else "stopped or killed")
     return {"run": run.root, "state": state, "epochs_done": len(history.get("epoch", [])),
             "epochs": config.get("epochs"), "diagnoses": diagnose(history, context),
             "stopped": stopped}

@@ -74,7 +74,10 @@ class Doctor(keras.callbacks.Callback):
     and the backup record that epoch; with ``stop_on_nonfinite=False`` the doctor only records
     it and leaves the stop to the :class:`~tfgan_app.callbacks.TrainingGuard` placed after it
     (``tfgan-app train``, whose message names the epoch and the learning rates). A finite
-    divergence (``rules.THRESHOLDS``) is diagnosed, and the guard warns; training goes on.
+    divergence (``rules.THRESHOLDS``; checked every epoch, whatever the time budget) stops
+    training too, with its diagnosis (:class:`~tfgan_app.utils.NonFiniteError`, exit status 3
+    on the command line), before the history and the backup record that epoch: the last
+    backup is from before the divergence. (With the doctor off, the guard only warns.)
     ``initial_history``: a resumed run's earlier history, so its signals continue.
 
     Args:
@@ -275,12 +278,27 @@ class Doctor(keras.callbacks.Callback):
             self.history.setdefault(k, []).append(v)
         signals.update(derived)
         logs.update(signals)
-        if judge:
-            self._update(epoch)
-        self._pending = not judge
+        # a diverging epoch is judged at once, whatever the time budget: it stops training
+        # before the backup after the doctor records it (the last healthy backup stays)
+        evidence = rules.divergence_evidence(self.history, len(self.history["epoch"]) - 1,
+                                             self.thresholds)
+        new = self._update(epoch) if judge or evidence else []
+        self._pending = not (judge or evidence)
         self.seconds += time.perf_counter() - t0
         if self._setup is None:  # set-up and the first probe (tracing) are one-off costs
             self._setup = self.seconds
+        diverged = [d for d in new if d["name"] == "divergence"]
+        if diverged and not self.fix:  # (--doctor fix restarts with the remedy instead)
+            self.context["stopped"] = f"a finite blow-up in epoch {epoch + 1} ({evidence})" \
+                if evidence else diverged[0]["evidence"]
+            self.context["stopped_epoch"] = epoch + 1
+            self.write()
+            epochs = (self.params or {}).get("epochs")
+            raise NonFiniteError(
+                f"training stopped in epoch {epoch + 1}" + (f"/{epochs}" if epochs else "")
+                + f": {diverged[0]['message']}", epoch=epoch + 1,
+                quantities={k: float(logs[k]) for k in ("d_loss", "g_loss", "g_grad_norm")
+                            if k in logs})
 
     def _within_budget(self, now: float) -> bool:
         """Whether the doctor's time so far is within its share of the training time."""

@@ -77,7 +77,8 @@ THRESHOLDS = {
     # discriminator_overfitting: held-out real judged this far from training data towards
     # generated data (0: no gap, 1: like generated data)
     "overfit": 0.3,
-    # divergence (finite; diagnosed, training goes on): a loss magnitude above this ...
+    # divergence (finite; training stops unless the doctor is off): a loss magnitude above
+    # this ...
     "divergence_loss": 1e3,
     # ... or |grad G| above this multiple of its first epoch's value
     "divergence_grad": 1e4,
@@ -243,6 +244,24 @@ def _get(history, key, i):
     return float(values[i]) if values and i < len(values) else None
 
 
+def divergence_evidence(history: dict, i: int, thresholds: dict | None = None) -> str | None:
+    """The evidence that epoch index ``i`` of ``history`` diverged with finite values (a loss
+    beyond ``divergence_loss``, or ``|grad G|`` beyond ``divergence_grad`` x its first
+    epoch's), or ``None``. Cheap: the callback checks every epoch with it, whatever its time
+    budget, so a diverging epoch stops training before it is backed up."""
+    t = {**THRESHOLDS, **(thresholds or {})}
+    losses = {k: _get(history, k, i) for k in ("d_loss", "g_loss")}
+    big = {k: v for k, v in losses.items() if v is not None and abs(v) > t["divergence_loss"]}
+    if big:
+        return (", ".join(f"|{k}| = {_fmt(v)}" for k, v in big.items())
+                + f" > {_fmt(t['divergence_loss'])}")
+    g0, g = _get(history, "g_grad_norm", 0), _get(history, "g_grad_norm", i)
+    if g0 and g is not None and g > t["divergence_grad"] * g0:
+        return (f"|grad G| = {_fmt(g)}, {_fmt(g / g0)} x its first epoch's "
+                f"(> {_fmt(t['divergence_grad'])} x)")
+    return None
+
+
 def diagnose(history: dict, context: dict | None = None, thresholds: dict | None = None,
              ) -> list[dict]:
     """Every diagnosis the history supports, each once, in order of first epoch.
@@ -250,8 +269,8 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
     Args:
       history: per-epoch signals (``history.json``).
       context: ``loss`` (the loss pair's name), ``d_lr``, ``g_lr``, ``epochs`` (the run's
-        planned length; warm-up and window), ``stopped`` (a non-finite epoch's message, set by
-        the callback when it stopped training), ``since`` (epochs done when the closed loop
+        planned length; warm-up and window), ``stopped`` (why the callback stopped training: a
+        non-finite or a diverging epoch), ``since`` (epochs done when the closed loop
         resumed the run with a remedy: the epochs before it are not judged again, and the
         warm-up and windows start over from it).
       thresholds: overrides of :data:`THRESHOLDS`.
@@ -283,18 +302,10 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
         if found and context.get("stopped_epoch"):
             found[-1]["epoch"] = int(context["stopped_epoch"])
     else:
-        g0 = _get(h, "g_grad_norm", 0)
         for i in range(since, n):
-            losses = {k: _get(h, k, i) for k in ("d_loss", "g_loss")}
-            big = {k: v for k, v in losses.items() if v is not None and abs(v) > t["divergence_loss"]}
-            g = _get(h, "g_grad_norm", i)
-            if big:
-                add("divergence", i, ", ".join(f"|{k}| = {_fmt(v)}" for k, v in big.items())
-                    + f" > {_fmt(t['divergence_loss'])}")
-                break
-            if g0 and g is not None and g > t["divergence_grad"] * g0:
-                add("divergence", i, f"|grad G| = {_fmt(g)}, {_fmt(g / g0)} x its first "
-                                     f"epoch's (> {_fmt(t['divergence_grad'])} x)")
+            evidence = divergence_evidence(h, i, t)
+            if evidence:
+                add("divergence", i, evidence)
                 break
 
     if "doctor_grad_ratio" in h:
