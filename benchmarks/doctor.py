@@ -20,7 +20,10 @@ the first third of the run and no other diagnosis fires:
 4. ``overfit``: the digits preset on a 64-image subset without augmentation, planned for
    1,200 epochs (1,200 steps) and stopped at the first diagnosis, as ``--doctor fix`` stops
    it (Python API: ``tg.callbacks.Doctor`` with the held-out test split);
-5. ``absurd_lr``: learning rates of 10 (``divergence``: training stops, the backup is kept).
+5. ``absurd_lr``: learning rates of 10 (``divergence``: training stops, exit status 3 on the
+   command line; the column "stopped (newest backup)" gives the epoch of the backup left on
+   disk -- none when the first epoch already diverges; ``tests/test_doctor.py`` checks that a
+   run diverging later keeps the backup from before the divergence).
 
 Healthy runs: the ring, grid, digits-dcgan, digits-cgan and d2l-gaussian presets' recipes with
 ``--healthy-seeds`` seeds (fewer for the slow ones, ``HEALTHY_SEEDS``); the count of
@@ -277,6 +280,13 @@ def measure(args) -> dict:
     return {"induced": induced, "healthy": healthy, "fix": fixes}
 
 
+def _stop(run) -> str:
+    """Whether a run was stopped, and the epoch of the backup it left ("none": no backup)."""
+    if not run.get("stopped"):
+        return "no"
+    return f"yes ({'epoch ' + str(run['backup_epoch']) if run.get('backup_epoch') else 'none'})"
+
+
 def report(result: dict, note: str = "") -> str:
     rows = []
     for name, rec in result.get("induced", {}).items():
@@ -286,7 +296,8 @@ def report(result: dict, note: str = "") -> str:
                      "first epoch / epochs": ", ".join(f"{r['first_epoch']}/{r['epochs']}"
                                                       for r in runs),
                      "other diagnoses": ", ".join(sorted({n for r in runs for n in r['others']}))
-                     or "none"})
+                     or "none",
+                     "stopped (newest backup)": ", ".join(_stop(r) for r in runs)})
     for preset, rec in result.get("healthy", {}).items():
         runs = rec["runs"]
         rows.append({"run": f"healthy {preset} ({runs[0]['epochs']} epochs)",
@@ -296,9 +307,11 @@ def report(result: dict, note: str = "") -> str:
                          f"{r['diagnoses'][0]['epoch']}/{r['epochs']}" if r["diagnoses"] else "-"
                          for r in runs),
                      "other diagnoses": ", ".join(sorted({n for r in runs for n in r['names']}))
-                     or "none"})
+                     or "none",
+                     "stopped (newest backup)": ", ".join("yes" if r.get("stopped") else "no"
+                                                          for r in runs)})
     md = table(rows, ["run", "expected", "seeds passed", "first epoch / epochs",
-                      "other diagnoses"])
+                      "other diagnoses", "stopped (newest backup)"])
     fix_rows = []
     for name, runs in result.get("fix", {}).items():
         fix_rows.append({"run": f"{name} with --doctor fix",

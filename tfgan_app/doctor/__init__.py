@@ -15,8 +15,8 @@ diagnosis                      evidence                                    remed
 ``oscillation``                D's loss jumping from epoch to epoch        ``d_lr`` / 10
 ``discriminator_overfitting``  D judges held-out real data like fakes      ``augment=ada``,
                                                                            ``ada_target=0.6``
-``divergence``                 NaN/inf (training stops) or exploding       ``d_lr``, ``g_lr``
-                               losses or ``|grad G|``                      / 10
+``divergence``                 NaN/inf, or exploding losses or             ``d_lr``, ``g_lr``
+                               ``|grad G|``: training stops                / 10
 =============================  ==========================================  =====================
 
 * :class:`Doctor` -- the Keras callback (``tg.callbacks.Doctor``; opt-in in Python, on by
