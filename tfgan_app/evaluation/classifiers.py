@@ -225,6 +225,18 @@ def classifier_extractor(model, info: dict | None = None) -> FeatureExtractor:
 _CLASSIFY_EXTRACTORS = weakref.WeakKeyDictionary()
 
 
+def to_classifier_input(images, classifier) -> np.ndarray:
+    """``images`` ``[N, H, W, C]`` area-resized to ``classifier``'s input size and, when the
+    channel counts differ, averaged to grey and repeated to its channels."""
+    import tensorflow as tf
+
+    x = np.asarray(images, np.float32)
+    h, w, c = classifier.inputs[0].shape[1:]
+    if x.shape[1:3] != (h, w):
+        x = tf.image.resize(x, [h, w], method="area").numpy()
+    return x if x.shape[-1] == c else np.repeat(x.mean(-1, keepdims=True), c, axis=-1)
+
+
 def classify(images, classifier=None, batch_size: int = 512):
     """Classify images with a classifier (default: :func:`digits_classifier`).
 

@@ -66,21 +66,10 @@ def _quality(target, images, with_ssim: bool) -> dict:
     return {k: float(np.mean(np.asarray(q[k], np.float64))) for k in keys}
 
 
-def _to_input(images, classifier) -> np.ndarray:
-    """``images`` area-resized (and averaged to grey) to the classifier's input shape."""
-    import tensorflow as tf
-
-    x = np.asarray(images, np.float32)
-    h, w, c = classifier.inputs[0].shape[1:]
-    if x.shape[1:3] != (h, w):
-        x = tf.image.resize(x, [h, w], method="area").numpy()
-    return x if x.shape[-1] == c else np.repeat(x.mean(-1, keepdims=True), c, axis=-1)
-
-
 def _accuracy(classifier, images, labels) -> float:
-    from tfgan_app.evaluation.classifiers import classify
+    from tfgan_app.evaluation.classifiers import classify, to_classifier_input
 
-    pred = classify(_to_input(images, classifier), classifier)[0]
+    pred = classify(to_classifier_input(images, classifier), classifier)[0]
     return float(np.mean(pred == np.asarray(labels).reshape(-1)))
 
 
@@ -177,12 +166,14 @@ def digits_classifiers(image_size: int, cache_dir=None):
     ``test`` split likewise (accuracy in :func:`~tfgan_app.evaluation.classifiers.
     classifier_info`)."""
     from tfgan_app.data import unpaired
-    from tfgan_app.evaluation.classifiers import digits_classifier, train_classifier
+    from tfgan_app.evaluation.classifiers import (digits_classifier, to_classifier_input,
+                                                  train_classifier)
 
     ca = digits_classifier(cache_dir)
     x, y = unpaired._digits("train", int(image_size))
     _, xt_b, yt = unpaired.heldout("digits", image_size=int(image_size))
-    cb = train_classifier(_to_input(unpaired.transform(x), ca), y, _to_input(xt_b, ca), yt,
+    cb = train_classifier(to_classifier_input(unpaired.transform(x), ca), y,
+                          to_classifier_input(xt_b, ca), yt,
                           num_classes=10, name=f"cyclegan_digits_b{int(image_size)}",
                           cache_dir=cache_dir)[0]
     return ca, cb

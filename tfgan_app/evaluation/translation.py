@@ -130,14 +130,11 @@ class TranslationEvaluator(Evaluator):
         return run.translator()
 
     def _logits(self, images):
-        import tensorflow as tf
+        from tfgan_app.evaluation.classifiers import to_classifier_input
 
         if self._classifier is None:
             self._classifier = self._classifier_of(self._cache_dir)
-        h, w, c = self._classifier.inputs[0].shape[1:]
-        x = tf.image.resize(images, [h, w], method="area").numpy()
-        if x.shape[-1] != c:
-            x = np.repeat(x.mean(-1, keepdims=True), c, axis=-1)
+        x = to_classifier_input(images, self._classifier)
         return np.concatenate([np.asarray(self._classifier(x[i:i + 512], training=False))
                                for i in range(0, len(x), 512)]).astype(np.float32)
 
