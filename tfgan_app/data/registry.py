@@ -113,10 +113,7 @@ def dataset_by_name(name: str, **kwargs):
         read = (paired_sources.from_pair_folder if kind == "pairs-folder"
                 else paired_sources.from_tfds_pairs)
         valid = [p for p in inspect.signature(read).parameters if p not in ("path", "name")]
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ValueError(f"{kind}: unknown option(s) {unknown} (in dataset_options?); valid: "
-                             f"{', '.join(valid)}")
+        _check_options(kind, kwargs, valid)
         ds = read(rest, **kwargs)
     elif kind in UNPAIRED_KINDS:
         ds = _unpaired(kind, rest, name, kwargs)
@@ -170,11 +167,16 @@ def _unpaired(kind: str, rest: str, name: str, kwargs: dict):
         inner = from_directory if kind == "unpaired-folder" else tfds_source.from_tfds
         valid += [p for p in inspect.signature(inner).parameters
                   if p not in valid and p not in ("path", "name", "split", "with_labels")]
+    _check_options(kind, kwargs, valid)
+    return read(rest, **kwargs)
+
+
+def _check_options(kind: str, kwargs: dict, valid: list) -> None:
+    """Refuse ``dataset_options`` a reader of ``kind`` does not take, naming the valid ones."""
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(f"{kind}: unknown option(s) {unknown} (in dataset_options?); valid: "
                          f"{', '.join(valid)}")
-    return read(rest, **kwargs)
 
 
 def _offline_test(task: str, *, image_size: int = 32, batch_size: int = 16,
