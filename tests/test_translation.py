@@ -167,3 +167,35 @@ def test_translation_preset_trains_into_a_run_directory(tmp_path):
     assert (tmp_path / "run" / "samples" / "epoch_0001.png").is_file()
     assert isinstance(result["gan"], TranslationGAN)
     assert isinstance(run.load_gan(), TranslationGAN)
+
+
+def test_shift_moves_both_sides_of_a_pair_alike_within_the_bound():
+    """``shift``: the same random translation of source and target (scaled by the size
+    factor), every offset of -2..2 drawn, none beyond, borders mirrored, seeded."""
+    rng = np.random.default_rng(0)
+    n = 16
+    sources = np.full((n, 8, 8, 1), -1.0, np.float32)
+    sources[:, 3, 4] = 1.0  # one marker pixel per image, at (3, 4) of the 8x8 source
+    sources += rng.uniform(0, 0.5, (n, 1, 1, 1)).astype(np.float32) * (sources < 0)
+    targets = np.kron(sources, np.ones((1, 2, 2, 1), np.float32))  # x2 nearest upsampling
+
+    def offsets(seed):
+        ds = paired.from_pairs(sources, targets, batch_size=8, shift=2, seed=seed,
+                               shuffle=False)
+        seen = []
+        for _ in range(4):  # epochs: new draws each
+            for s, t in ds.as_numpy_iterator():
+                np.testing.assert_array_equal(t, np.kron(s, np.ones((1, 2, 2, 1))))
+                for img in s:
+                    (y, x), = np.argwhere(img[..., 0] == 1.0)
+                    seen.append((int(y) - 3, int(x) - 4))
+                    assert np.all(img[img < 1.0] == img[0, 0]), "mirrored borders: background"
+        return seen
+
+    seen = offsets(5)
+    assert paired.from_pairs(sources, targets, batch_size=8, shift=2).info["shift"] == 2
+    assert {dy for dy, _ in seen} == set(range(-2, 3)) == {dx for _, dx in seen}
+    assert seen == offsets(5) and seen != offsets(6)
+    for bad in (-1, 2.5, True, 9):
+        with pytest.raises(ValueError, match="shift must be a whole number"):
+            paired.from_pairs(sources, targets, batch_size=8, shift=bad)

@@ -14,7 +14,8 @@ any images by a task (:data:`TASKS`), which makes the source from the target:
 Pairs read from disk or TFDS (a folder of side-by-side A|B images, folders ``A/`` and ``B/``
 paired by file name, a TFDS dataset with two image features) are in
 :mod:`tfgan_app.data.paired_sources`. Every paired source may apply :func:`augment_pairs`:
-random crops and horizontal flips applied identically to both sides.
+random crops and horizontal flips applied identically to both sides (arrays and derived pairs
+also quarter turns and translations).
 
 Offline defaults (:func:`offline_images`): scikit-learn's digits upsampled bilinearly
 (``"digits"``; ``train``/``test`` split as :func:`tfgan_app.data.digits`), and random patches of
@@ -101,18 +102,43 @@ def center_crop_pairs(sources, targets, crop):
             targets[:, oy * factor:oy * factor + ch, ox * factor:ox * factor + cw])
 
 
-def augment_pairs(ds, *, crop=None, flip: bool = False, rotate: bool = False, seed: int = 0,
-                  deterministic: bool = True):
+def _shift_pair(source, target, shift, factor, key):
+    """Both images moved by the same random whole-pixel offset, each of ``-shift..shift``
+    source pixels (``factor`` times that in the target) down and right, the size kept: padded
+    by mirroring their borders (``SYMMETRIC``), then cut back at the drawn offset."""
+    (h, w, _), (H, W, _) = source.shape, target.shape
+    k = tf.random.experimental.stateless_split(key, 2)
+    oy = tf.random.stateless_uniform([], k[0], 0, 2 * shift + 1, tf.int32)
+    ox = tf.random.stateless_uniform([], k[1], 0, 2 * shift + 1, tf.int32)
+    pad = lambda x, p: tf.pad(x, [[p, p], [p, p], [0, 0]], mode="SYMMETRIC")  # noqa: E731
+    return _crop_pair(pad(source, shift), pad(target, shift * factor), (H, W), factor,
+                      (oy, ox))
+
+
+def _check_shift(shift, source_shape) -> int:
+    h, w = source_shape[:2]
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or not (
+            0 <= shift <= min(h, w)):
+        raise ValueError(f"shift must be a whole number of source pixels from 0 to "
+                         f"{min(h, w)} (the source's smaller side), got {shift!r}")
+    return int(shift)
+
+
+def augment_pairs(ds, *, crop=None, flip: bool = False, rotate: bool = False, shift: int = 0,
+                  seed: int = 0, deterministic: bool = True):
     """Random crops (``crop``: the target's ``(h, w)`` or an int; the source is cut at the same
-    place, scaled by the size factor), horizontal flips (``flip``: probability 1/2) and
+    place, scaled by the size factor), horizontal flips (``flip``: probability 1/2),
     quarter turns (``rotate``: 0, 90, 180 or 270 degrees, equally likely; square images only;
-    with ``flip`` the eight symmetries of the square), the same for both sides of each
-    ``(source, target)`` element of ``ds`` (unbatched, static shapes). Seeded: the same
-    ``seed`` gives the same crops; each epoch draws new ones."""
+    with ``flip`` the eight symmetries of the square) and translations (``shift``: up to that
+    many source pixels in each direction, the size kept, borders mirrored; applied before the
+    crop), the same for both sides of each ``(source, target)`` element of ``ds`` (unbatched,
+    static shapes). Seeded: the same ``seed`` gives the same draws; each epoch draws new ones.
+    For digits, whose mirror image is another glyph, ``shift`` is the augmentation to use."""
     s_spec, t_spec = ds.element_spec
     factor = size_factor(s_spec.shape, t_spec.shape)
     crop = _crop_size(crop, t_spec.shape, factor)
-    if crop is None and not flip and not rotate:
+    shift = _check_shift(shift, s_spec.shape)
+    if crop is None and not flip and not rotate and not shift:
         return ds
     h, w = s_spec.shape[:2]
     out_h, out_w = crop or t_spec.shape[:2]
@@ -124,6 +150,9 @@ def augment_pairs(ds, *, crop=None, flip: bool = False, rotate: bool = False, se
     def one(pair, key):
         source, target = pair
         k = tf.random.experimental.stateless_split(key, 4)
+        if shift:  # its own stream: the crops, flips and turns of a seed stay as they were
+            source, target = _shift_pair(source, target, shift, factor,
+                                         tf.random.experimental.stateless_fold_in(key, 4))
         if crop is not None:
             oy = tf.random.stateless_uniform([], k[0], 0, h - crop[0] // factor + 1, tf.int32)
             ox = tf.random.stateless_uniform([], k[1], 0, w - crop[1] // factor + 1, tf.int32)
@@ -264,7 +293,8 @@ def offline_images(name: str, split: str = "train", *, image_size: int = 32,
 
 def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
                deterministic: bool = True, crop=None, flip: bool = False,
-               rotate: bool = False, name: str = "pairs", source: str = "arrays", **extra):
+               rotate: bool = False, shift: int = 0, name: str = "pairs",
+               source: str = "arrays", **extra):
     """A ``tf.data`` pipeline of ``(source, target)`` batches from two aligned arrays.
 
     Args:
@@ -272,8 +302,8 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
       targets: ``float32 [N, H, W, C]`` in ``[-1, 1]``; ``H, W`` equal to ``h, w`` or an
         integer multiple of them (super-resolution).
       batch_size, shuffle, seed, deterministic: as every source.
-      crop, flip, rotate: random crops, flips and quarter turns, the same on both sides
-        (:func:`augment_pairs`).
+      crop, flip, rotate, shift: random crops, flips, quarter turns and translations, the
+        same on both sides (:func:`augment_pairs`).
 
     Returns:
       the dataset (``ds.info`` describes it; ``data_shape`` is the target's shape, after
@@ -288,7 +318,7 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(s), tf.constant(t))).cache()
     if shuffle:
         ds = ds.shuffle(len(t), seed=seed, reshuffle_each_iteration=True)
-    ds = augment_pairs(ds, crop=crop, flip=flip, rotate=rotate, seed=seed,
+    ds = augment_pairs(ds, crop=crop, flip=flip, rotate=rotate, shift=shift, seed=seed,
                        deterministic=deterministic)
     s_shape, t_shape = (tuple(int(v) for v in e.shape) for e in ds.element_spec)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(P.IN_MEMORY_PREFETCH)
@@ -297,24 +327,24 @@ def from_pairs(sources, targets, *, batch_size: int = 32, shuffle: bool = True, 
                        num_examples=len(t), batch_size=batch_size, with_labels=False,
                        seed=seed, paired=True, source_shape=list(s_shape),
                        crop=None if crop is None else list(P.normalize_image_size(crop)),
-                       flip=bool(flip), rotate=bool(rotate), **extra)
+                       flip=bool(flip), rotate=bool(rotate), shift=int(shift), **extra)
     return P.attach(ds, info)
 
 
 def derived_pairs(images: str, task: dict, split: str = "train", *, batch_size: int = 32,
                   image_size: int = 32, shuffle: bool = True, seed: int = 0,
                   num_patches: int | None = None, crop=None, flip: bool = False,
-                  rotate: bool = False):
+                  rotate: bool = False, shift: int = 0):
     """``(dataset, info)`` of pairs derived by ``task`` (``{"name": TASK, **options}``) from
-    the offline images ``images`` (:func:`offline_images`); ``crop``/``flip``/``rotate`` as
-    :func:`from_pairs` (held-out pairs are then cut centrally to ``crop``)."""
+    the offline images ``images`` (:func:`offline_images`); ``crop``, ``flip``, ``rotate`` and
+    ``shift`` as :func:`from_pairs` (held-out pairs are then cut centrally to ``crop``)."""
     task = dict(task)
     task_name = task.pop("name", None)
     targets = offline_images(images, split, image_size=image_size, num_patches=num_patches,
                              seed=seed)
     sources = derive(task_name, targets, seed=seed, **task)
     ds = from_pairs(sources, targets, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                    crop=crop, flip=bool(flip), rotate=bool(rotate),
+                    crop=crop, flip=bool(flip), rotate=bool(rotate), shift=shift,
                     name=f"{images}-{task_name}", source=images,
                     split=split, task={"name": task_name, **task}, image_size=image_size)
     return ds, ds.info
