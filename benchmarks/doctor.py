@@ -1,7 +1,7 @@
 """The training doctor on induced failures and on healthy runs: right name, early, no false alarm.
 
 Usage: python benchmarks/doctor.py [--cases NAME,...] [--seeds 3] [--healthy-seeds 5]
-                                   [--merge] [--overhead]
+                                   [--full] [--part PATH] [--combine PARTS] [--overhead N]
 
 Each induced failure (issue #17) is trained over seeds 0..N-1 with ``tfgan-app train``'s job
 (:func:`tfgan_app.train.train`, doctor on) and passes when the expected diagnosis fires within
@@ -32,6 +32,13 @@ points for the 2-D mixtures) to keep the benchmark on a shared 2-core machine; t
 warm-up and window scale with the planned epochs. The shortened grid preset (1,500 steps of
 its 78,000) has not spread over the 25 modes yet: a diagnosis there is not a false alarm of
 the full recipe.
+
+``--full`` runs the healthy presets at their own full recipes instead (the preset's epochs and
+data: the ring and grid's 100,000 points for 200 epochs, digits-dcgan's 800 epochs,
+digits-cgan's 300; the MNIST presets on ``../shared/data/mnist``, the real MNIST test set),
+recorded as ``PRESET:full``; ``--healthy-seed-list 3,4`` picks the seeds (to split the work
+over several processes; ``--combine`` merges the parts seed by seed). These are the false
+alarms the acceptance counts.
 
 ``--fix``: ``collapse`` and ``vanishing`` again with ``--doctor fix`` (the closed loop):
 restarts made (from scratch, or resumed from the last backup -- written every epoch here --
@@ -98,6 +105,11 @@ HEALTHY_EPOCHS = {"ring": 60, "grid": 60, "digits-dcgan": 40, "digits-cgan": 30,
                   "d2l-gaussian": 20}
 #: Seeds of the healthy runs (the digits presets, the slowest, get fewer on a shared CPU).
 HEALTHY_SEEDS = {"grid": 1}
+#: ``--full`` runs the MNIST presets on the real MNIST test set (benchmark only).
+MNIST_IDX = ("idx:" + os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                   "shared", "data", "mnist", "t10k-images-idx3-ubyte.gz") + ","
+             + os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                            "data", "mnist", "t10k-labels-idx1-ubyte.gz"))
 
 
 def _settings(desc, seed):
@@ -258,19 +270,31 @@ def measure(args) -> dict:
                   f"{r['epochs']} pass={r['pass']} ({r['seconds']} s)", flush=True)
         induced[name] = {"expected": list(expected), "runs": runs}
         _save_part(args, induced, healthy, fixes)
+    seeds = [int(s) for s in args.healthy_seed_list.split(",")] if args.healthy_seed_list else None
     for preset in [c for c in args.healthy.split(",") if c]:
         runs = []
-        for seed in range(min(args.healthy_seeds, HEALTHY_SEEDS.get(preset, 99))):
-            desc = {"preset": preset, "epochs": HEALTHY_EPOCHS[preset], **QUIET}
-            if preset in ("ring", "grid"):
-                desc["dataset_options"] = {"n": TOY_N}
+        key = f"{preset}:full" if args.full else preset
+        n_seeds = args.healthy_seeds if args.full else min(args.healthy_seeds,
+                                                             HEALTHY_SEEDS.get(preset, 99))
+        for seed in seeds or range(n_seeds):
+            if args.full:  # the preset's own recipe: its epochs and data, bookkeeping quiet
+                # plot_seconds=0: history every epoch and the doctor probing every due epoch
+                # (no time budget), so the count does not depend on the machine's load
+                desc = {"preset": preset, **QUIET, "plot_seconds": 0.0}
+                if preset.startswith("mnist"):  # the TFDS presets on the shared IDX files
+                    desc["dataset"] = MNIST_IDX
+            else:
+                desc = {"preset": preset, "epochs": HEALTHY_EPOCHS[preset], **QUIET}
+                if preset in ("ring", "grid"):
+                    desc["dataset_options"] = {"n": TOY_N}
             r = run_settings(desc, seed)
             r["signals"] = _summary_signals(r.pop("history"))
             r["names"] = [d["name"] for d in r["diagnoses"]]
+            r["seed"] = seed
             runs.append(r)
-            print(f"healthy {preset} seed {seed}: {r['names']} ({r['seconds']} s)", flush=True)
-        healthy[preset] = {"runs": runs}
-        _save_part(args, induced, healthy, fixes)
+            print(f"healthy {key} seed {seed}: {r['names']} ({r['seconds']} s)", flush=True)
+            healthy[key] = {"runs": runs}
+            _save_part(args, induced, healthy, fixes)
     for name in [c for c in args.fix.split(",") if c]:
         fixes[name] = [run_fix(name, seed) for seed in range(args.seeds)]
         for seed, r in enumerate(fixes[name]):
@@ -278,6 +302,12 @@ def measure(args) -> dict:
                   f"modes {r['modes_captured']}/{r['num_modes']} grad/peak "
                   f"{r['last_grad_over_peak']:.3f}", flush=True)
     return {"induced": induced, "healthy": healthy, "fix": fixes}
+
+
+def _probes(run) -> str:
+    """How many epochs the doctor probed (samples judged), from its ``doctor_probe`` signal."""
+    probes = (run.get("signals") or {}).get("doctor_probe")
+    return "-" if probes is None else str(sum(1 for p in probes if p))
 
 
 def _stop(run) -> str:
@@ -297,7 +327,8 @@ def report(result: dict, note: str = "") -> str:
                                                       for r in runs),
                      "other diagnoses": ", ".join(sorted({n for r in runs for n in r['others']}))
                      or "none",
-                     "stopped (newest backup)": ", ".join(_stop(r) for r in runs)})
+                     "stopped (newest backup)": ", ".join(_stop(r) for r in runs),
+                     "probes": ", ".join(_probes(r) for r in runs)})
     for preset, rec in result.get("healthy", {}).items():
         runs = rec["runs"]
         rows.append({"run": f"healthy {preset} ({runs[0]['epochs']} epochs)",
@@ -309,9 +340,10 @@ def report(result: dict, note: str = "") -> str:
                      "other diagnoses": ", ".join(sorted({n for r in runs for n in r['names']}))
                      or "none",
                      "stopped (newest backup)": ", ".join("yes" if r.get("stopped") else "no"
-                                                          for r in runs)})
+                                                          for r in runs),
+                     "probes": ", ".join(_probes(r) for r in runs)})
     md = table(rows, ["run", "expected", "seeds passed", "first epoch / epochs",
-                      "other diagnoses", "stopped (newest backup)"])
+                      "other diagnoses", "stopped (newest backup)", "probes"])
     fix_rows = []
     for name, runs in result.get("fix", {}).items():
         fix_rows.append({"run": f"{name} with --doctor fix",
@@ -342,6 +374,11 @@ def main(argv=None):
                                              "(collapse,vanishing)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--healthy-seeds", type=int, default=5)
+    p.add_argument("--healthy-seed-list", default=None,
+                   help="comma-separated seeds of the healthy runs (instead of 0..N-1)")
+    p.add_argument("--full", action="store_true",
+                   help="healthy runs at the presets' full recipes (their epochs and data; "
+                        "MNIST presets on ../shared/data/mnist), recorded as PRESET:full")
     p.add_argument("--part", default=None, help="write the raw results to PATH only (to run "
                                                 "parts in several processes)")
     p.add_argument("--overhead", type=int, default=0, metavar="EPOCHS",
@@ -368,7 +405,12 @@ def main(argv=None):
             with open(part) as f:
                 got = json.load(f)
             for key in result:
-                result[key].update(got.get(key, {}))
+                for name, rec in got.get(key, {}).items():  # parts may split one preset's seeds
+                    if key == "healthy" and name in result[key]:
+                        runs = {r.get("seed", i): r for i, r in
+                                enumerate(result[key][name]["runs"] + rec["runs"])}
+                        rec = {"runs": [runs[s] for s in sorted(runs)]}
+                    result[key][name] = rec
     else:
         result = measure(args)
         if args.part:
@@ -379,7 +421,7 @@ def main(argv=None):
     if os.path.isfile(previous) and "overhead" in json.load(open(previous)):
         result["overhead"] = json.load(open(previous))["overhead"]
     result["false_alarms"] = sum(len(r["names"]) for preset, rec in result["healthy"].items()
-                                 for r in rec["runs"] if preset != "grid")
+                                 for r in rec["runs"] if preset != "grid")  # the shortened grid only
     note = (f"\n\nFalse alarms on healthy runs (the shortened grid aside, see the script's "
             f"docstring): {result['false_alarms']}.\n")
     md = report(result, note)
