@@ -55,6 +55,18 @@ VARIANTS = {
     "r1": {"augment": None, "r1_gamma": 0.05},
     "ada_r1": {"augment": "ada", "ada_target": 0.6, "ada_kimg": 100, "r1_gamma": 0.05},
     "aug": {},  # the preset as it is (its own recipe)
+    # issue #16's recipe search (same compute as the 800-epoch G32/D64 preset or less; see
+    # COST below): learning-rate decay to the end, wider G paid for with fewer epochs
+    "lrdecay": {"augment": None, "lr_decay": "linear"},
+    "g64_e600_lrdecay": {"augment": None, "lr_decay": "linear", "epochs": 600,
+                         "generator": {"builder": "dcgan", "base_filters": 64}},
+    "lr4e-4": {"augment": None, "d_lr": 4e-4, "g_lr": 4e-4},
+    "d_dropout0.3": {"augment": None, "discriminator.dropout": 0.3},
+    "sn_hinge": {"augment": None, "loss": "hinge", "loss_options": {},
+                 "discriminator.norm": "spectral"},
+    "none_rerun": {"augment": None},  # "none" again (kept with --keep for sampling probes)
+    "ttur": {"augment": None, "d_lr": 4e-4, "g_lr": 1e-4},
+    "ema0.9995": {"augment": None, "ema_decay": 0.9995},
 }
 
 
@@ -164,7 +176,7 @@ def _digits_judges():
     return score, info
 
 
-def run_preset(part, preset, variants, seeds, overrides):
+def run_preset(part, preset, variants, seeds, overrides, keep=None):
     from tfgan_app import train
 
     payload = _load()
@@ -177,13 +189,17 @@ def run_preset(part, preset, variants, seeds, overrides):
                 continue
             settings = train.resolve_settings(preset, seed=seed, overrides=overrides)
             settings = train.presets.apply_overrides(settings, VARIANTS[variant])
-            with tempfile.TemporaryDirectory() as out:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = os.path.join(keep, f"{part}_{variant}_s{seed}") if keep else tmp
                 result = train.train(settings, out, verbose=0)
             gan = result["gan"]
             row = {"part": part, "preset": preset, "variant": variant, "seed": seed,
                    "epochs": settings["epochs"], "overrides": overrides,
                    "settings": {k: settings[k] for k in ("augment", "augment_p", "ada_target",
                                                           "ada_kimg", "epochs")},
+                   "variant_overrides": VARIANTS[variant],
+                   # the training doctor's findings on this run (names; [] = healthy)
+                   "diagnoses": [d["name"] for d in result["report"].get("diagnoses", [])],
                    "final_aug_p": gan.augment_probability if gan.options.augment else None,
                    "aug_p_history": (result["history"].get("aug_p") or [])[::25],
                    "r_t_history": (result["history"].get("r_t") or [])[::25],
@@ -269,6 +285,8 @@ def main(argv=None):
     p.add_argument("--mnist-images", type=int, default=400_000,
                    help="images seen per MNIST run (epochs = this / size)")
     p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--keep", default=None,
+                   help="keep each run directory under DIR/PART_VARIANT_sSEED (default: deleted)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
@@ -282,7 +300,7 @@ def main(argv=None):
         run_mnist(variants, seeds, [int(s) for s in args.sizes.split(",")], args.mnist_images)
     else:
         preset = "digits-dcgan" if args.part == "digits" else "digits-cgan"
-        run_preset(args.part, preset, variants, seeds, args.overrides)
+        run_preset(args.part, preset, variants, seeds, args.overrides, args.keep)
     payload = _load()
     for part, cols in _COLUMNS.items():
         rows = [r for r in payload["rows"] if r["part"] == part]
