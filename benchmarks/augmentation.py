@@ -5,6 +5,7 @@ Usage:
   python benchmarks/augmentation.py cgan [--seeds 0]
   python benchmarks/augmentation.py mnist [--seeds 0] [--sizes 500,2000,8000]
   python benchmarks/augmentation.py throughput      (images/s with and without, one process)
+  python benchmarks/augmentation.py probe --keep DIR (sampling probes on runs kept by --keep)
 
 ``digits``: the default preset (``digits-dcgan``) trained as ``tfgan-app train`` does, once per
 variant and seed, same epochs; each variant is the preset plus ``--set`` overrides (see
@@ -67,6 +68,15 @@ VARIANTS = {
     "none_rerun": {"augment": None},  # "none" again (kept with --keep for sampling probes)
     "ttur": {"augment": None, "d_lr": 4e-4, "g_lr": 1e-4},
     "ema0.9995": {"augment": None, "ema_decay": 0.9995},
+    # R1 adds about 6 D passes a step to the preset's ~4 G + 8 D: 480 epochs cost what 800 do
+    "r1_1_e480": {"augment": None, "r1_gamma": 1.0, "epochs": 480},
+    # ADA without the ops that change a digit's identity (x-flip, 90-degree rotations)
+    "ada_digitsafe": {"augment": "xint,scale,rotate,aniso,xfrac,brightness,contrast",
+                      "ada_target": 0.6, "ada_kimg": 100},
+    # G 64 / D 32: 0.68x the preset's FLOPs a step, so 1,100 epochs cost 0.94x
+    "g64_d32_e1100": {"augment": None, "epochs": 1100,
+                      "generator": {"builder": "dcgan", "base_filters": 64},
+                      "discriminator": {"builder": "dcgan", "base_filters": 32}},
 }
 
 
@@ -83,7 +93,8 @@ def _save(payload):
     write(NAME, payload)
     lines = [f"# Augmentation benchmark\n\nCPU: {_cpu()}; {machine()['date']}\n"]
     for part, cols in _COLUMNS.items():
-        rows = sorted((r for r in payload["rows"] if r["part"] == part),
+        rows = sorted(({**r, "diagnoses": ", ".join(r["diagnoses"]) or "-"} if "diagnoses" in r
+                       else r for r in payload["rows"] if r["part"] == part),
                       key=lambda r: (r.get("size", 0), r["variant"], r["seed"]))
         if rows:
             lines += [f"## {part}\n", table(rows, cols), ""]
@@ -91,6 +102,9 @@ def _save(payload):
     if summary:
         lines += ["## digits, per variant (over the seeds run)\n", table(summary, list(summary[0])),
                   ""]
+    if payload.get("sampling_probes"):
+        lines += ["## digits, sampling probes on kept runs (no retraining)\n",
+                  table(payload["sampling_probes"], _PROBE_COLUMNS), ""]
     for k in ("floor", "logreg"):
         if k in payload:
             lines.append(f"{k}: {json.dumps(payload[k])}\n")
@@ -118,10 +132,14 @@ def summarize(rows):
 
 _COLUMNS = {
     "digits": ["variant", "seed", "epochs", "ratio_to_real", "min_class_share", "fid",
-               "fid_over_floor", "logreg_ratio", "logreg_min_share", "final_aug_p"],
+               "fid_over_floor", "logreg_ratio", "logreg_min_share", "final_aug_p", "diagnoses"],
     "cgan": ["variant", "seed", "epochs", "label_agreement", "confident_rate", "final_aug_p"],
     "mnist": ["variant", "size", "seed", "fid", "kid", "confident_rate", "final_aug_p"],
 }
+
+
+_PROBE_COLUMNS = ["run", "sampler", "ratio_to_real", "min_class_share", "fid_over_floor",
+                  "logreg_ratio"]
 
 
 def _cpu():
@@ -212,6 +230,72 @@ def run_preset(part, preset, variants, seeds, overrides, keep=None):
     return payload
 
 
+def _standing_stats(generator, latent_dim, n=8192, seed=999):
+    """A copy of ``generator`` whose batch-norm moving statistics are those of one batch of
+    ``n`` latent vectors (BigGAN's "standing statistics"), instead of the live G's."""
+    import keras
+
+    from tfgan_app import sampling
+
+    g = keras.models.clone_model(generator)
+    g.set_weights(generator.get_weights())
+    bns = [layer for layer in g.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for b in bns:  # a frozen BN layer (the EMA copy is frozen) runs in inference mode
+        b.momentum, b.trainable = 0.0, True
+    g(sampling.latent_vectors(n, latent_dim, seed), training=True)
+    for b in bns:
+        b.momentum, b.trainable = 0.9, False
+    return g
+
+
+def run_probes(run_dirs):
+    """Sampling-side probes on kept digits runs (``--keep``): EMA G as trained, the live G,
+    both with standing BN statistics, and the EMA G on truncated latents (components beyond
+    +-t redrawn, BigGAN's truncation trick), judged exactly as the trained rows."""
+    import keras
+    import numpy as np
+
+    from tfgan_app import sampling
+
+    score, info = _digits_judges()
+
+    class _Sampler:
+        num_classes = None
+
+        def __init__(self, g, t=None):
+            self.g, self.t = g, t
+
+        def generate(self, n, seed=0):
+            z = sampling.latent_vectors(n, self.g.input_shape[-1], seed).numpy()
+            rng = np.random.default_rng(seed)
+            while self.t is not None and (np.abs(z) > self.t).any():
+                bad = np.abs(z) > self.t
+                z[bad] = rng.standard_normal(int(bad.sum()))
+            return np.asarray(self.g(z, training=False))
+
+    payload = _load()
+    probes = [p for p in payload.get("sampling_probes", [])
+              if p["run"] not in {os.path.basename(d.rstrip("/")) for d in run_dirs}]
+    for d in run_dirs:
+        name = os.path.basename(d.rstrip("/"))
+        ema = keras.models.load_model(os.path.join(d, "ema_generator.keras"))
+        live = keras.models.load_model(os.path.join(d, "generator.keras"))
+        dim = ema.input_shape[-1]
+        for sampler, gen in [("ema (as trained)", _Sampler(ema)), ("live G", _Sampler(live)),
+                             ("ema, standing BN stats", _Sampler(_standing_stats(ema, dim))),
+                             ("live G, standing BN stats", _Sampler(_standing_stats(live, dim))),
+                             ("ema, truncation 1.5", _Sampler(ema, 1.5)),
+                             ("ema, truncation 1.0", _Sampler(ema, 1.0))]:
+            row = {"run": name, "sampler": sampler,
+                   **{k: v for k, v in score(gen).items() if k != "class_shares"}}
+            print(row, flush=True)
+            probes.append(row)
+    payload = _load()
+    payload["floor"] = info
+    payload["sampling_probes"] = probes
+    _save(payload)
+
+
 def run_mnist(variants, seeds, sizes, epochs_images):
     """The data-size curve: train on the first N of the MNIST test set's first 8,000 images,
     judge against the last 2,000 with the offline MNIST classifier's features."""
@@ -278,7 +362,7 @@ def run_throughput(variant, steps=200):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=["digits", "cgan", "mnist", "throughput"])
+    p.add_argument("part", choices=["digits", "cgan", "mnist", "throughput", "probe"])
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--variants", default="none,aug")
     p.add_argument("--sizes", default="500,2000,8000")
@@ -293,6 +377,10 @@ def main(argv=None):
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         p.error(f"unknown variant(s) {unknown}; expected {sorted(VARIANTS)}")
+    if args.part == "probe":  # the run directories kept by --keep
+        run_probes([os.path.join(args.keep, d) for d in sorted(os.listdir(args.keep))
+                    if os.path.exists(os.path.join(args.keep, d, "ema_generator.keras"))])
+        return
     if args.part == "throughput":
         run_throughput(variants[-1])
         return
