@@ -77,6 +77,8 @@ VARIANTS = {
     "g64_d32_e1100": {"augment": None, "epochs": 1100,
                       "generator": {"builder": "dcgan", "base_filters": 64},
                       "discriminator": {"builder": "dcgan", "base_filters": 32}},
+    # over budget on purpose (2x the preset's steps): does more training alone get there?
+    "none_e1600_overbudget": {"augment": None, "epochs": 1600},
 }
 
 
