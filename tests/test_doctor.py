@@ -557,3 +557,22 @@ def test_doctor_signals_under_mirrored_strategy():
     for key in ("doctor_modes", "doctor_quality", "doctor_d_accuracy"):
         assert 0.0 <= min(two[key]) and max(two[key]) <= 1.0, key
     assert two["doctor_probe"] == [1.0, 1.0, 1.0] and got["diagnoses"] == []
+
+
+def test_the_doctor_watches_without_changing_training():
+    """Probing every epoch (its samples, its classifier, its held-out batches) leaves the
+    training trajectory bit-identical to a run with the doctor off."""
+    import tempfile
+
+    from tfgan_app import train
+
+    def weights(doctor):
+        s = train.resolve_settings("digits-dcgan", seed=3, epochs=3, plot_every=1000,
+                                   backup_every=1000, plot_seconds=0.0, doctor=doctor)
+        with tempfile.TemporaryDirectory() as out:
+            r = train.train(s, out, verbose=0)
+            assert doctor == "off" or all(r["history"]["doctor_probe"])
+            return [w.numpy().copy() for w in r["gan"].generator.weights]
+
+    on, off = weights("on"), weights("off")
+    assert all(np.array_equal(a, b) for a, b in zip(on, off))
