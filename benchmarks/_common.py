@@ -9,6 +9,9 @@ import platform
 import time
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+#: The real MNIST test set (IDX files) beside the repository, for benchmarks only.
+MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                         "data", "mnist")
 
 
 def cpu_name() -> str:

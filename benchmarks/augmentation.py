@@ -39,12 +39,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import RESULTS, machine, table, write  # noqa: E402
+from _common import MNIST_DIR, RESULTS, machine, table, write  # noqa: E402
 from digits_quality import judge  # noqa: E402
 
 NAME = "augmentation"
-MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                         "data", "mnist")
 
 #: variant name -> ``--set`` overrides on top of the preset
 VARIANTS = {

@@ -38,10 +38,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import table, write  # noqa: E402
+from _common import MNIST_DIR as MNIST, table, write  # noqa: E402
 
-MNIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data",
-                     "mnist")
 
 
 def dataset(batch):

@@ -117,8 +117,8 @@ def main(argv=None):
     ap.add_argument("--num-samples", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=500)
-    ap.add_argument("--mnist-dir", default=os.environ.get("TFGAN_APP_MNIST_DIR") or os.path.join(
-        os.path.dirname(os.path.dirname(HERE)), "shared", "data", "mnist"))
+    ap.add_argument("--mnist-dir", default=os.environ.get("TFGAN_APP_MNIST_DIR") or os.path.normpath(
+        _common.MNIST_DIR))
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--out", default=None)
     ap.add_argument("--fid-sqrt-dim", type=int, default=None,

@@ -81,11 +81,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import RESULTS, cpu_name, machine, read, table, write  # noqa: E402
+from _common import MNIST_DIR, RESULTS, cpu_name, machine, read, table, write  # noqa: E402
 
 NAME = "translation"
-MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                         "data", "mnist")
 PRESETS = {"superres": "photo-superres-x4", "inpaint": "digits-inpaint", "edges": "digits-edges"}
 RECON_ONLY = ["translation.reconstruction_only=true"]
 MODES = ("reconstruction_only", "adversarial")

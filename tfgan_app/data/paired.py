@@ -106,7 +106,7 @@ def _shift_pair(source, target, shift, factor, key):
     """Both images moved by the same random whole-pixel offset, each of ``-shift..shift``
     source pixels (``factor`` times that in the target) down and right, the size kept: padded
     by mirroring their borders (``SYMMETRIC``), then cut back at the drawn offset."""
-    (h, w, _), (H, W, _) = source.shape, target.shape
+    H, W = target.shape[:2]
     k = tf.random.experimental.stateless_split(key, 2)
     oy = tf.random.stateless_uniform([], k[0], 0, 2 * shift + 1, tf.int32)
     ox = tf.random.stateless_uniform([], k[1], 0, 2 * shift + 1, tf.int32)
