@@ -55,6 +55,13 @@ def _share_covered(labels: np.ndarray, k: int) -> float:
     return float(np.mean(counts >= rules.MODE_SHARE * len(labels) / k))
 
 
+def _confident_rate(logits: np.ndarray) -> float:
+    """The fraction of rows whose softmax's largest probability exceeds ``CONFIDENT``."""
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return float(np.mean(z.max(-1) / z.sum(-1) > rules.CONFIDENT))
+
+
 _RECORDED = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
 _DERIVED = ("doctor_grad_ratio", "doctor_oscillation", "doctor_swing")
 
@@ -165,9 +172,11 @@ class Doctor(keras.callbacks.Callback):
         self.context = self._context()
         self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
-            feats = self.real if self._feature_model is None else np.asarray(
-                self._feature_model(self.real, training=False)[0])
+            feats, logits = (self.real, None) if self._feature_model is None else (
+                np.asarray(t) for t in self._feature_model(self.real, training=False))
             self._real_spread = _pairwise_mean(feats)
+            if logits is not None:
+                self._real_confident = _confident_rate(logits)
         self.seconds += time.perf_counter() - t0
 
     # ------------------------------------------------------------------ probes
@@ -240,6 +249,8 @@ class Doctor(keras.callbacks.Callback):
             if "logits" in got:
                 logits = got["logits"]
                 out["doctor_classes"] = _share_covered(logits.argmax(-1), logits.shape[-1])
+                out["doctor_quality"] = _confident_rate(logits) / max(self._real_confident,
+                                                                      1.0 / len(logits))
         return out
 
     # ------------------------------------------------------------------ each epoch
