@@ -4,7 +4,8 @@ Usage:
   python benchmarks/augmentation.py digits [--seeds 0,1,2,3,4] [--variants none,aug]
   python benchmarks/augmentation.py cgan [--seeds 0]
   python benchmarks/augmentation.py mnist [--seeds 0] [--sizes 500,2000,8000]
-  python benchmarks/augmentation.py throughput      (images/s with and without, one process)
+  python benchmarks/augmentation.py throughput --variants none,diffaugment,ada
+        (images/s with and without, one process, alternated, medians of 5)
   python benchmarks/augmentation.py probe --keep DIR (sampling probes on runs kept by --keep)
 
 ``digits``: the default preset (``digits-dcgan``) trained as ``tfgan-app train`` does, once per
@@ -118,6 +119,12 @@ def _save(payload):
     if payload.get("sampling_probes"):
         lines += ["## digits, sampling probes on kept runs (no retraining)\n",
                   table(payload["sampling_probes"], _PROBE_COLUMNS), ""]
+    if payload.get("throughput"):
+        tp = payload["throughput"]
+        lines += [f"## throughput: digits-dcgan fit, images/s (medians of {tp['repeats']}, "
+                  f"alternated in one process; {tp['machine']['cpu']}, load average "
+                  f"{tp['load_average'][0]:.2f} at the end)\n",
+                  table(tp["rows"], ["variant", "images_per_s", "vs_none", "runs"]), ""]
     lines += [NOTES, ""]
     for k in ("floor", "logreg"):
         if k in payload:
@@ -355,22 +362,42 @@ def run_mnist(variants, seeds, sizes, epochs_images):
                 _save(payload)
 
 
-def run_throughput(variant, steps=200):
-    """Images/s of digits-dcgan's training step without and with ``variant`` (same process)."""
+def run_throughput(variants, steps=220, repeats=5):
+    """Images/s of digits-dcgan's training step (``fit``, the preset's settings) without and
+    with each augmentation ``variant``, in one process: the models built and warmed up once,
+    then timed in alternation ``repeats`` times; medians, and the ratio to ``none``."""
+    import statistics
+
     from tfgan_app import train
 
-    rows = []
-    for v in ("none", variant):
+    fits = {}
+    for v in ["none"] + [v for v in variants if v != "none"]:
         settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
                                                  VARIANTS[v])
         ds, info = train.make_dataset(settings)
         gan = train.build_gan(settings, info)
         gan.fit(ds, epochs=1, verbose=0)  # trace and warm up
-        t0 = time.time()
-        epochs = max(1, steps // 22)
-        gan.fit(ds, epochs=epochs, verbose=0)
-        rows.append({"variant": v, "images_per_s": epochs * 22 * 64 / (time.time() - t0)})
-    print(table(rows, ["variant", "images_per_s"]))
+        per_epoch = int(info["num_examples"]) // int(settings["batch_size"])
+        epochs = max(1, steps // per_epoch)
+
+        def run(gan=gan, ds=ds, epochs=epochs, n=epochs * per_epoch * int(settings["batch_size"])):
+            t0 = time.perf_counter()
+            gan.fit(ds, epochs=epochs, verbose=0)
+            return n / (time.perf_counter() - t0)
+        fits[v] = run
+    runs = {v: [] for v in fits}
+    for _ in range(repeats):
+        for v, fn in fits.items():
+            runs[v].append(fn())
+    base = statistics.median(runs["none"])
+    rows = [{"variant": v, "images_per_s": statistics.median(r), "vs_none":
+             statistics.median(r) / base, "runs": [round(x, 1) for x in r]}
+            for v, r in runs.items()]
+    print(table(rows, ["variant", "images_per_s", "vs_none"]))
+    payload = _load()
+    payload["throughput"] = {"machine": machine(), "load_average": os.getloadavg(),
+                             "repeats": repeats, "rows": rows}
+    _save(payload)
     return rows
 
 
@@ -396,7 +423,7 @@ def main(argv=None):
                     if os.path.exists(os.path.join(args.keep, d, "ema_generator.keras"))])
         return
     if args.part == "throughput":
-        run_throughput(variants[-1])
+        run_throughput(variants)
         return
     if args.part == "mnist":
         run_mnist(variants, seeds, [int(s) for s in args.sizes.split(",")], args.mnist_images)
