@@ -193,7 +193,19 @@ def _summary_signals(history):
     keep = ("g_grad_norm", "d_fake", "doctor_grad_ratio", "doctor_modes", "doctor_modes_hq",
             "doctor_quality", "doctor_classes", "doctor_diversity", "doctor_overfit",
             "doctor_oscillation", "doctor_swing", "doctor_probe", "d_loss")
-    return {k: [round(float(v), 4) for v in history[k]] for k in keep if k in history}
+    out = {k: [round(float(v), 4) for v in history[k]] for k in keep if k in history}
+    return _probed_only(out)
+
+
+def _probed_only(signals: dict) -> dict:
+    """``signals`` at the probed epochs only (their indices under ``epoch``): between probes the
+    doctor's signals repeat the last probe's values, and a full run's every epoch made
+    ``doctor.json`` megabytes long."""
+    probed = signals.get("doctor_probe")
+    if not probed or "epoch" in signals:
+        return signals
+    keep = [i for i, p in enumerate(probed) if p]
+    return {"epoch": keep, **{k: [v[i] for i in keep] for k, v in signals.items()}}
 
 
 def run_fix(name, seed) -> dict:
