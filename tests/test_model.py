@@ -49,6 +49,69 @@ def test_d_steps_under_jit_and_steps_per_execution():
     assert all(np.isfinite(v).all() for v in hist.history.values())
 
 
+def _fit_weights(make_gan, ds, epochs, fused: bool):
+    """Weights and history of ``make_gan()`` fitted on ``ds``, with each execution as one XLA
+    program (``fused``) or through Keras' own steps_per_execution loop."""
+    from tfgan_app import keras_workarounds as kw
+    keras.utils.set_random_seed(0)
+    gan = make_gan()
+    original = kw.one_program_per_execution
+    if not fused:
+        kw.one_program_per_execution = lambda step, steps, keras_function: keras_function
+    try:
+        hist = gan.fit(ds, epochs=epochs, verbose=0)
+    finally:
+        kw.one_program_per_execution = original
+    fused_function = gan.train_function.__qualname__.startswith("one_program_per_execution")
+    assert fused_function == fused
+    return gan, [w.numpy() for w in gan.weights], hist.history
+
+
+def _conditional_gan(**compile_kw):
+    k = 3
+    gan = tg.GANModel(builders.mlp_generator(4, (2,), hidden_units=(16,), num_classes=k),
+                      builders.mlp_discriminator((2,), hidden_units=(16,), num_classes=k),
+                      latent_dim=4, num_classes=k, seed=1)
+    gan.compile(loss="modified", **compile_kw)
+    return gan
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_each_execution_as_one_xla_program_is_bit_identical_to_keras_loop(conditional):
+    # 10 batches per epoch with steps_per_execution=4: executions of 4, 4 and a short 2.
+    x = _points(16 * 10)
+    if conditional:
+        y = (np.arange(len(x)) % 3).astype(np.int32)
+        ds, make = _ds(x, labels=y), lambda: _conditional_gan(jit_compile=True,
+                                                              steps_per_execution=4)
+    else:
+        ds, make = _ds(x), lambda: _toy_gan(d_steps=2, jit_compile=True, steps_per_execution=4)
+    gan, fused, h_fused = _fit_weights(make, ds, 3, fused=True)
+    _, keras_loop, h_keras = _fit_weights(make, ds, 3, fused=False)
+    assert int(gan.d_optimizer.iterations) == 30  # every batch trained on, the short tail too
+    assert all(np.array_equal(a, b) for a, b in zip(fused, keras_loop))
+    assert h_fused == h_keras
+
+
+def test_one_program_per_execution_falls_back_to_keras_for_unknown_batch_shapes():
+    # A last batch of 4 (no drop_remainder): elements cannot be stacked, so Keras' loop runs.
+    ds = tf.data.Dataset.from_tensor_slices(_points(16 * 5 + 4)).batch(16)
+    gan = _toy_gan(jit_compile=True, steps_per_execution=4)
+    hist = gan.fit(ds, epochs=2, verbose=0)
+    assert int(gan.d_optimizer.iterations) == 12
+    assert all(np.isfinite(v).all() for v in hist.history.values())
+
+
+def test_compiled_metric_reset_and_result_match_keras():
+    gan = _toy_gan(jit_compile=True, steps_per_execution=5)
+    gan.fit(_ds(_points(16 * 10)), epochs=1, verbose=0)
+    ours = gan.get_metrics_result()
+    assert ours == keras.Model.get_metrics_result(gan) and len(ours) == 5
+    assert ours["d_loss"] != 0.0
+    gan.reset_metrics()
+    assert all(float(v.numpy()) == 0.0 for m in gan.metrics for v in m.variables)
+
+
 def test_logged_discriminator_outputs_are_probabilities_for_sigmoid_losses():
     gan = _toy_gan(loss="modified")
     h = gan.fit(_ds(_points()), epochs=1, verbose=0).history
