@@ -12,7 +12,8 @@ PyTorch (CPU) is needed only here, never by the package: ``pip install "torch==2
    ``update_G`` with the same ``Z``, the losses accumulated as floats per step -- the chapter's
    loop as written (its per-epoch plotting left out). Against ``GANModel.fit`` of the
    ``d2l-gaussian`` preset and against the whole ``tfgan-app train --preset d2l-gaussian``
-   process (``--epochs E+1`` minus ``--epochs 1``, as ``benchmarks/cli_overhead.py``). Steps/s.
+   process (``--epochs E+1`` minus ``--epochs 1``, as ``benchmarks/cli_overhead.py``; ``E``
+   epochs of 125 steps, at least ``--cli-steps``, 150,000 by default, ~20 s). Steps/s.
 2. **DCGAN**: the TensorFlow DCGAN tutorial's 28x28 networks (``variant="tutorial"``) and the
    same networks in PyTorch (BatchNorm eps 1e-3 / momentum 0.01, LeakyReLU 0.3, "same"
    padding), batch 256, Adam(1e-4, eps 1e-7) for both, the non-saturating loss, the same
@@ -300,6 +301,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--d2l-steps", type=int, default=5000)
+    p.add_argument("--cli-steps", type=int, default=150_000,
+                   help="d2l steps of the tfgan-app train row: whole epochs of 125, at least "
+                        "this many; long enough that the two processes' start-up noise (a "
+                        "second or two) is small beside their difference")
     p.add_argument("--dcgan-steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=100)
@@ -312,6 +317,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.repeats, args.d2l_steps, args.dcgan_steps, args.batch_size = 1, 250, 2, 32
+        args.cli_steps = 250
     try:
         import torch
     except ImportError:
@@ -328,12 +334,15 @@ def main(argv=None):
     fns = {"pytorch (d2l loop)": t_run, "GANModel.fit": f_run}
     with tempfile.TemporaryDirectory(prefix="vs-pytorch-") as workdir:
         if not args.no_cli:
-            fns["tfgan-app train"] = cli_d2l(epochs, per_epoch, workdir)
+            fns["tfgan-app train"] = cli_d2l(-(-args.cli_steps // per_epoch), per_epoch,
+                                             workdir)
         res = interleaved(fns, args.repeats)
     base = res["pytorch (d2l loop)"][0]
     d2l_rows = [{"what": name, "steps_per_s": rate, "vs_pytorch": rate / base,
                  "runs": [round(r, 1) for r in runs]} for name, (rate, runs) in res.items()]
-    out["d2l"] = {"steps": args.d2l_steps, "fit_epochs": epochs, "rows": d2l_rows,
+    out["d2l"] = {"steps": args.d2l_steps, "fit_epochs": epochs,
+                  "cli_epochs": None if args.no_cli else -(-args.cli_steps // per_epoch),
+                  "rows": d2l_rows,
                   "targets": {"GANModel.fit": 5.0, "tfgan-app train": 3.0}}
     print(f"d2l two-Gaussian GAN, batch 8 (CPU: {cpu_name()})\n")
     print(table(d2l_rows, ["what", "steps_per_s", "vs_pytorch"]))
