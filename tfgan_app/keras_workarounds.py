@@ -264,8 +264,10 @@ def one_program_per_execution(step_function, steps: int, keras_function):
     ``get_next_as_optional`` -- runs in the graph executor, so every step pays a kernel
     launch of the compiled cluster, the Optional plumbing and an iterator read. For a small
     model that is nearly all of the step: the d2l-gaussian preset (batch 8, an affine G and a
-    2-5-3-1 D) trained at ~3,000 steps/s through Keras' loop and at ~40,000 steps/s with its
-    125 steps in one compiled loop (``benchmarks/vs_pytorch.py``).
+    2-5-3-1 D) trained at ~3,300 steps/s through Keras' loop; its 125 steps as one compiled
+    loop over a pre-stacked epoch ran at 30,000-50,000 steps/s. Through this function ``fit``
+    runs at ~7,500 steps/s (``benchmarks/vs_pytorch.py``): reading the batches from the
+    ``tf.data`` iterator (~70 us each here) and Keras' per-epoch work are the rest.
 
     Here each call first reads up to ``steps`` batches from the iterator into a stacked
     tensor (one graph function), then runs the step over them inside one
