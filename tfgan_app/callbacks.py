@@ -237,6 +237,7 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
     def __init__(self, log_dir, schedule: Schedule, **kwargs):
         super().__init__(log_dir, **kwargs)
         self.schedule, self._buffered = schedule, []
+        self._scalar_writers = {}  # the compiled writers of write_scalars, per writer and tags
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -248,11 +249,8 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
             super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        logs = {**self._collect_learning_rate({k: v for k, v in logs.items()
-                                               if not k.startswith("val_")}),
-                **{k: v for k, v in logs.items() if k.startswith("val_")}}
-        self._buffered.append((epoch, logs))
+        # (Keras adds the learning rate, a training log, when the model has one optimizer)
+        self._buffered.append((epoch, self._collect_learning_rate(dict(logs or {}))))
         if self.schedule(epoch, (self.params or {}).get("epochs")):
             self._flush()
 
@@ -271,7 +269,7 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
             rows = [(epoch, {k[4:] if val else k: v for k, v in logs.items()
                              if k.startswith("val_") == val}) for epoch, logs in buffered]
             write_scalars(writer, [(epoch, {f"epoch_{k}": v for k, v in logs.items()})
-                                   for epoch, logs in rows if logs])
+                                   for epoch, logs in rows if logs], self._scalar_writers)
         for epoch, _ in buffered:
             if self.histogram_freq and epoch % self.histogram_freq == 0:
                 self._log_weights(epoch)
@@ -284,16 +282,17 @@ class ScheduledTensorBoard(keras.callbacks.TensorBoard):
         super().on_train_end(logs)
 
 
-def write_scalars(writer, rows) -> None:
+def write_scalars(writer, rows, cache: dict) -> None:
     """Write ``rows`` (``[(step, {tag: value})]``) to the summary ``writer`` in one graph call
-    per set of tags (a ``tf.while_loop`` of ``tf.summary.scalar`` over the steps)."""
+    per set of tags (a ``tf.while_loop`` of ``tf.summary.scalar`` over the steps). ``cache``
+    keeps the compiled calls; it must live no longer than ``writer`` (they capture it)."""
     import tensorflow as tf
 
     groups = {}
     for step, values in rows:
         groups.setdefault(tuple(sorted(values)), []).append((step, values))
     for tags, group in groups.items():
-        fn = _SCALAR_WRITERS.get((id(writer), tags))
+        fn = cache.get((id(writer), tags))
         if fn is None:
             @tf.function(autograph=False)
             def fn(steps, values, tags=tags):
@@ -304,14 +303,10 @@ def write_scalars(writer, rows) -> None:
                                 tf.summary.scalar(tag, values[i, j], step=steps[i])
                         return (i + 1,)
                     tf.while_loop(lambda i: i < tf.shape(steps)[0], body, (tf.constant(0),))
-            _SCALAR_WRITERS[(id(writer), tags)] = fn
+            cache[(id(writer), tags)] = fn
         fn(tf.constant([int(step) for step, _ in group], tf.int64),
            tf.constant([[float(v[t]) for t in tags] for _, v in group], tf.float32))
     writer.flush()
-
-
-#: (id of the writer, tags) -> the compiled writer of :func:`write_scalars`.
-_SCALAR_WRITERS = {}
 
 
 def state_variables(model) -> list:
