@@ -13,7 +13,7 @@ variant and seed, same epochs; each variant is the preset plus ``--set`` overrid
 ``VARIANTS``). Judged on 1,000 samples (seed 0):
 
 * the offline digits classifier (``benchmarks/digits_quality.py``'s protocol and ``judge``):
-  confident rate (softmax > 0.9) over the real held-out digits' rate (target >= 0.95), the
+  confident rate (softmax >= 0.9, ``evaluation.coverage.CONFIDENT``) over the real held-out digits' rate (target >= 0.95), the
   smallest class share (target >= 7%);
 * FID in that classifier's 64-D features against the 359 held-out digits, and the floor:
   the 1,438 real training digits against the same held-out digits (target: within 2x);
@@ -42,6 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import MNIST_DIR, RESULTS, machine, table, write  # noqa: E402
 from digits_quality import judge  # noqa: E402
+
+from tfgan_app.evaluation.coverage import confident_rate  # noqa: E402
 
 NAME = "augmentation"
 
@@ -188,14 +190,14 @@ def _digits_judges():
     x_train, y_train = data.load_digits_arrays("train")
     x_test, y_test = data.load_digits_arrays("test")
     _, conf = classify(x_test, clf)
-    real_rate = float((conf > 0.9).mean())
+    real_rate = confident_rate(conf)
     feats = lambda x: ext(x).features  # noqa: E731
     test_f = feats(x_test)
     floor = frechet_distance(feats(x_train), test_f)
     lr = LogisticRegression(max_iter=5000, C=1.0)
     lr.fit(x_train.reshape(len(x_train), -1), y_train)
     lr_acc = float(lr.score(x_test.reshape(len(x_test), -1), y_test))
-    lr_real = float((lr.predict_proba(x_test.reshape(len(x_test), -1)).max(1) > 0.9).mean())
+    lr_real = confident_rate(lr.predict_proba(x_test.reshape(len(x_test), -1)))
 
     def score(gan, n=1000, seed=0):
         row = judge(gan, clf, real_rate, n=n, seed=seed)
@@ -206,7 +208,7 @@ def _digits_judges():
         prob = lr.predict_proba(x.reshape(n, -1))
         shares = np.bincount(prob.argmax(1), minlength=10) / n
         row.update(fid=fid, fid_over_floor=fid / floor,
-                   logreg_ratio=float((prob.max(1) > 0.9).mean()) / lr_real,
+                   logreg_ratio=confident_rate(prob) / lr_real,
                    logreg_min_share=float(shares.min()))
         return row
 
@@ -354,7 +356,7 @@ def run_mnist(variants, seeds, sizes, epochs_images):
                 row = {"part": "mnist", "variant": variant, "size": size, "seed": seed,
                        "epochs": settings["epochs"], "fid": frechet_distance(gf, held_f),
                        "kid": kernel_distance(gf, held_f)["kid"],
-                       "confident_rate": float((conf > 0.9).mean()),
+                       "confident_rate": confident_rate(conf),
                        "final_aug_p": gan.augment_probability if gan.options.augment else None}
                 print(row, flush=True)
                 payload = _load()

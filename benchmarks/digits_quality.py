@@ -8,8 +8,9 @@ reported; the target for the default preset is under 10 minutes on 2 CPU cores),
 digits, accuracy on the held-out digits reported; must be > 95%):
 
 * unconditional (digits-dcgan): the fraction of samples the classifier labels with confidence
-  > 0.9, divided by the same fraction for real held-out digits (target >= 0.85), and the share
-  of each class among the samples (target: every class >= 5%);
+  >= 0.9 (``tfgan_app.evaluation.coverage.CONFIDENT``), divided by the same fraction for real
+  held-out digits (target >= 0.85), and the share of each class among the samples (target:
+  every class >= 5%);
 * conditional (digits-cgan): the fraction of samples whose predicted label equals the requested
   one, 100 per class (target >= 85%).
 
@@ -29,6 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import table, write  # noqa: E402
 
+from tfgan_app.evaluation.coverage import CONFIDENT, confident_rate  # noqa: E402
+
 
 def judge(gan, clf, real_confident_rate, n=1000, seed=0):
     import numpy as np
@@ -39,9 +42,9 @@ def judge(gan, clf, real_confident_rate, n=1000, seed=0):
         requested = np.arange(n) % gan.num_classes
         labels, conf = classify(gan.generate(n, labels=requested, seed=seed), clf)
         return {"label_agreement": float((labels == requested).mean()),
-                "confident_rate": float((conf > 0.9).mean())}
+                "confident_rate": confident_rate(conf)}
     labels, conf = classify(gan.generate(n, seed=seed), clf)
-    rate = float((conf > 0.9).mean())
+    rate = confident_rate(conf)
     shares = np.bincount(labels, minlength=10) / n
     return {"confident_rate": rate, "ratio_to_real": rate / real_confident_rate,
             "class_shares": [round(float(s), 4) for s in shares],
@@ -62,9 +65,9 @@ def main(argv=None):
     x_test, y_test = data.load_digits_arrays("test")
     labels, conf = classify(x_test, clf)
     accuracy = float((labels == y_test).mean())
-    real_rate = float((conf > 0.9).mean())
+    real_rate = confident_rate(conf)
     print(f"digits classifier: held-out accuracy {accuracy:.4f} ({len(y_test)} digits); "
-          f"real held-out digits with confidence > 0.9: {real_rate:.4f}", flush=True)
+          f"real held-out digits with confidence >= {CONFIDENT}: {real_rate:.4f}", flush=True)
     rows = []
     for preset in args.presets.split(","):
         settings = train.resolve_settings(preset, seed=args.seed, overrides=args.overrides)

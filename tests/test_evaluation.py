@@ -206,6 +206,18 @@ def test_class_coverage():
     assert unsure["classes_covered"] == 0 and unsure["confident"] == 0.0
 
 
+def test_confident_rate_is_the_one_threshold_of_class_coverage():
+    conf = np.array([0.2, E.CONFIDENT, 0.95, 0.89999])
+    assert E.confident_rate(conf) == 0.5  # "at least" the threshold
+    probs = np.array([[0.95, 0.05], [0.5, 0.5], [0.1, 0.9], [0.3, 0.7]])
+    assert E.confident_rate(probs) == 0.5  # [N, K]: the largest probability of each row
+    labels = np.arange(4) % 2
+    assert E.class_coverage(labels, conf, 2)["confident"] == E.confident_rate(conf)
+    assert E.confident_rate(conf, threshold=0.2) == 1.0
+    with pytest.raises(ValueError, match="non-empty"):
+        E.confident_rate(np.zeros(0))
+
+
 # ----------------------------------------------------------------------------- extractors
 
 def test_digits_classifier_accuracy(digits_clf, cache_dir):

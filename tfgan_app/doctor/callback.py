@@ -56,10 +56,13 @@ def _share_covered(labels: np.ndarray, k: int) -> float:
 
 
 def _confident_rate(logits: np.ndarray) -> float:
-    """The fraction of rows whose softmax's largest probability exceeds ``CONFIDENT``."""
+    """The fraction of rows whose softmax's largest probability is confident
+    (:func:`tfgan_app.evaluation.coverage.confident_rate`)."""
+    from tfgan_app.evaluation.coverage import confident_rate
+
     z = np.asarray(logits, np.float64)
     z = np.exp(z - z.max(-1, keepdims=True))
-    return float(np.mean(z.max(-1) / z.sum(-1) > rules.CONFIDENT))
+    return confident_rate(z.max(-1) / z.sum(-1))
 
 
 _RECORDED = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")

@@ -17,8 +17,8 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
   samples are spread but not yet sharp is not judged collapsed;
 * ``doctor_quality``: the generated batch's quality -- toy mixtures: the fraction of generated
   samples of high quality (within 3 std of a mode, the VEEGAN protocol); images with a
-  classifier: the fraction it classifies confidently (largest softmax probability >
-  :data:`CONFIDENT`) over the real batch's fraction (1: as recognisable as real data);
+  classifier: the fraction it classifies confidently (largest softmax probability at least
+  :data:`tfgan_app.evaluation.coverage.CONFIDENT`, 0.9) over the real batch's fraction (1: as recognisable as real data);
 * ``doctor_modes_hq`` (toy mixtures): as ``doctor_modes`` over the high-quality samples only
   (modes dropped by a generator whose samples are sharp); judged only from
   ``collapse_quality`` high-quality samples on (a few samples near modes by chance say
@@ -97,10 +97,6 @@ THRESHOLDS = {
 MIN_WARMUP = 3
 #: A mode or class "holds" samples when it has this fraction of a uniform share.
 MODE_SHARE = 0.1
-#: A generated image is *confident* when the classifier's largest softmax probability exceeds
-#: this (the threshold of :func:`tfgan_app.evaluation.coverage.class_coverage` and of the
-#: digits benchmarks' confident rate).
-CONFIDENT = 0.9
 #: Epochs of the oscillation window: run length / 10, clipped to [5, 20].
 WINDOW = (5, 20)
 

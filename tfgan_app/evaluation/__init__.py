@@ -42,9 +42,11 @@ from tfgan_app.evaluation.classifiers import (  # noqa: F401
     train_classifier,
 )
 from tfgan_app.evaluation.coverage import (  # noqa: F401
+    CONFIDENT,
     EXACT_HIGH_QUALITY_2D,
     VEEGAN_NUM_SAMPLES,
     class_coverage,
+    confident_rate,
     mode_coverage,
     toy_modes,
 )
