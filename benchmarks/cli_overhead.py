@@ -9,7 +9,7 @@ For every preset (or ``--presets``), shortened to a fixed number of steps:
   steps_per_execution))`` batches (the
   preset's pipeline, ``.take(k)``; ``info["steps_per_epoch"] = k``, so learning-rate schedules
   follow), and ``E`` epochs, chosen once per preset so that ``fit`` takes about ``--seconds``
-  (from a short timed ``fit``), then fixed: ``E x k`` steps, recorded in the JSON;
+  (from a short timed ``fit`` in a fresh process), then fixed: ``E x k`` steps, recorded in the JSON;
 * **fit**: a fresh process per repeat (as the CLI's), the same settings (``train.build_gan``:
   jit_compile, steps_per_execution), a warm-up ``fit(epochs=E)`` (tracing; the grid preset's
   annealed instance noise retraces for a new length), then ``fit(epochs=E)`` without
@@ -125,28 +125,6 @@ def fit_fresh(preset: str, k: int, epochs: int) -> float:
     return got[0]
 
 
-def fit_runner(preset: str, k: int):
-    """``run(epochs) -> seconds`` of ``fit`` without callbacks, after one warm-up epoch
-    (in this process: only to choose the number of epochs)."""
-    import keras
-
-    from tfgan_app import train
-
-    settings = train.resolve_settings(preset)
-    keras.utils.set_random_seed(int(settings["seed"]))
-    ds, info = train.make_dataset(settings)
-    ds = ds.take(k)
-    gan = train.build_gan(settings, {**info, "steps_per_epoch": k})
-    gan.fit(ds, epochs=1, verbose=0, shuffle=False)  # tracing, compilation
-
-    def run(epochs):
-        t0 = time.perf_counter()
-        gan.fit(ds, epochs=epochs, verbose=0, shuffle=False)
-        return time.perf_counter() - t0
-
-    return run
-
-
 def cli_run(preset: str, k: int, epochs: int, workdir: str) -> tuple[float, float]:
     """Wall seconds of the whole ``tfgan-app train`` process, and launch -> first step."""
     out = tempfile.mkdtemp(prefix=f"{preset}-{epochs}-", dir=workdir)
@@ -176,9 +154,11 @@ def help_seconds(repeats: int) -> float:
 
 def measure(preset, args, workdir) -> dict:
     k, settings = steps_per_epoch(preset, args.max_steps_per_epoch)
-    fit = fit_runner(preset, k)
+    # the length from a fresh process too: timed in this long-lived process, after other
+    # presets, fit ran up to 2.5x slower, which chose 6 epochs for digits-dcgan (38 in a fresh
+    # process) and left the CLI difference to start-up noise and one-off costs
     probe = max(1, min(5, math.ceil(200 / k)))
-    rate = probe * k / fit(probe)
+    rate = probe * k / fit_fresh(preset, k, probe)
     epochs = max(2, round(args.seconds * rate / k))
     fit_rates, cli_rates, startups, firsts = [], [], [], []
     for _ in range(args.repeats):  # interleaved
