@@ -13,8 +13,8 @@ variant and seed, same epochs; each variant is the preset plus ``--set`` overrid
 ``VARIANTS``). Judged on 1,000 samples (seed 0):
 
 * the offline digits classifier (``benchmarks/digits_quality.py``'s protocol and ``judge``):
-  confident rate (softmax >= 0.9, ``evaluation.coverage.CONFIDENT``) over the real held-out digits' rate (target >= 0.95), the
-  smallest class share (target >= 7%);
+  confident rate (softmax >= 0.9, ``evaluation.coverage.CONFIDENT``) over the real held-out
+  digits' rate (target >= 0.95), the smallest class share (target >= 7%);
 * FID in that classifier's 64-D features against the 359 held-out digits, and the floor:
   the 1,438 real training digits against the same held-out digits (target: within 2x);
 * a second judge of another family: scikit-learn's logistic regression on the raw 64 pixels,

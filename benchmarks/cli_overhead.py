@@ -9,7 +9,8 @@ For every preset (or ``--presets``), shortened to a fixed number of steps:
   steps_per_execution))`` batches (the
   preset's pipeline, ``.take(k)``; ``info["steps_per_epoch"] = k``, so learning-rate schedules
   follow), and ``E`` epochs, chosen once per preset so that ``fit`` takes about ``--seconds``
-  (from a short timed ``fit`` in a fresh process), then fixed: ``E x k`` steps, recorded in the JSON;
+  (from a short timed ``fit`` in a fresh process), then fixed: ``E x k`` steps, recorded in
+  the JSON;
 * **fit**: a fresh process per repeat (as the CLI's), the same settings (``train.build_gan``:
   jit_compile, steps_per_execution), a warm-up ``fit(epochs=E)`` (tracing; the grid preset's
   annealed instance noise retraces for a new length), then ``fit(epochs=E)`` without

@@ -18,7 +18,8 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
 * ``doctor_quality``: the generated batch's quality -- toy mixtures: the fraction of generated
   samples of high quality (within 3 std of a mode, the VEEGAN protocol); images with a
   classifier: the fraction it classifies confidently (largest softmax probability at least
-  :data:`tfgan_app.evaluation.coverage.CONFIDENT`, 0.9) over the real batch's fraction (1: as recognisable as real data);
+  :data:`tfgan_app.evaluation.coverage.CONFIDENT`, 0.9) over the real batch's fraction (1: as
+  recognisable as real data);
 * ``doctor_modes_hq`` (toy mixtures): as ``doctor_modes`` over the high-quality samples only
   (modes dropped by a generator whose samples are sharp); judged only from
   ``collapse_quality`` high-quality samples on (a few samples near modes by chance say

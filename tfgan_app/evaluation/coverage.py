@@ -15,8 +15,9 @@ criterion and test against 98.89%.
 **Class coverage** for labelled images: classify generated images with the offline
 classifier; a sample counts when the classifier's confidence is at least ``threshold``
 (:data:`CONFIDENT`, 0.9: the one threshold of every "confident rate" in the package, the
-doctor's and the benchmarks', :func:`confident_rate`); a class is *covered* when it receives at least ``min_fraction`` (10%) of the confident
-samples a uniform class distribution would give it.
+doctor's and the benchmarks', :func:`confident_rate`); a class is *covered* when it receives
+at least ``min_fraction`` (10%) of the confident samples a uniform class distribution would
+give it.
 """
 
 from __future__ import annotations
