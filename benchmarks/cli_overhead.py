@@ -24,8 +24,9 @@ For every preset (or ``--presets``), shortened to a fixed number of steps:
 Rows run interleaved (fit, CLI E+1, CLI 1, fit, ...) ``--repeats`` times; medians. Start-up
 is reported separately: ``tfgan-app --help`` and the time from launching ``--epochs 1`` to its
 first training step. A preset whose data is not available offline is listed as skipped.
-Writes benchmarks/results/cli_overhead.json (``--quick``: a 1-repeat smoke run with small
-budgets, written to the temporary directory, never to results/). Timings taken while other
+Writes benchmarks/results/cli_overhead.json (``--name NAME``: NAME.json, so a run of some
+presets need not replace the table of all of them; ``--quick``: a 1-repeat smoke run with
+small budgets, written to the temporary directory, never to results/). Timings taken while other
 processes use the CPU are noise: run it on a quiet machine.
 """
 
@@ -197,6 +198,9 @@ def main(argv=None):
                    help="fit time per timed run, which fixes each preset's number of steps")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--max-steps-per-epoch", type=int, default=125)
+    p.add_argument("--name", default="cli_overhead",
+                   help="results file benchmarks/results/NAME.json (a run of some presets can "
+                        "go to its own file instead of replacing the table of all of them)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 repeat, 2 s budgets, 10 steps per epoch at most; the "
                         "JSON goes to the temporary directory")
@@ -221,7 +225,7 @@ def main(argv=None):
                 continue
             rows.append(row)
             # written after every preset: a run cut short keeps what it measured
-            write("cli_overhead", _payload(args, rows, skipped, None, complete=False),
+            write(args.name, _payload(args, rows, skipped, None, complete=False),
                   quick=args.quick)
             print(f"{name}: fit {row['fit_steps_per_s']:.1f} steps/s, CLI "
                   f"{row['cli_steps_per_s']:.1f} steps/s, ratio {row['ratio']:.2f}", flush=True)
@@ -229,7 +233,7 @@ def main(argv=None):
     print(f"\nCPU: {cpu_name()}; `tfgan-app --help`: {help_s:.2f} s\n")
     print(table(rows, ["preset", "steps", "fit_steps_per_s", "cli_steps_per_s", "ratio",
                        "launch_to_first_step_s"]))
-    path = write("cli_overhead", _payload(args, rows, skipped, help_s, complete=True),
+    path = write(args.name, _payload(args, rows, skipped, help_s, complete=True),
                  quick=args.quick)
     print(f"\nwrote {path}")
 
