@@ -12,13 +12,18 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 #: The real MNIST test set (IDX files) beside the repository, for benchmarks only.
 MNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                          "data", "mnist")
+#: Its two files, and the ``idx:IMAGES,LABELS`` dataset name that runs the MNIST presets on them.
+MNIST_IMAGES = os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")
+MNIST_LABELS = os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz")
+MNIST_IDX = f"idx:{MNIST_IMAGES},{MNIST_LABELS}"
 
 
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), to state beside every figure."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "?")
+            return next((ln.split(":", 1)[1].strip() for ln in fh
+                         if ln.startswith("model name")), "?")
     except OSError:
         return "?"
 

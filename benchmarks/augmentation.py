@@ -40,7 +40,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MNIST_DIR, RESULTS, cpu_name, machine, table, write  # noqa: E402
+from _common import (MNIST_DIR, MNIST_IMAGES, MNIST_LABELS, RESULTS,  # noqa: E402
+                     cpu_name, machine, table, write)
 from digits_quality import judge  # noqa: E402
 
 from tfgan_app.evaluation.coverage import confident_rate  # noqa: E402
@@ -327,8 +328,7 @@ def run_mnist(variants, seeds, sizes, epochs_images, filters=None):
     from tfgan_app.evaluation import classifier_extractor, classify, mnist_classifier
     from tfgan_app.evaluation.metrics import frechet_distance, kernel_distance
 
-    x, _ = load_idx_arrays(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz"),
-                           os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+    x, _ = load_idx_arrays(MNIST_IMAGES, MNIST_LABELS)
     x = (x.astype(np.float32) / 127.5 - 1.0)[..., None]
     heldout = x[-2000:]
     clf = mnist_classifier(MNIST_DIR)

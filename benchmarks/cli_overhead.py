@@ -6,9 +6,10 @@ Usage: python benchmarks/cli_overhead.py [--presets a,b] [--seconds 20] [--repea
 For every preset (or ``--presets``), shortened to a fixed number of steps:
 
 * epochs of ``k = min(the preset's steps per epoch, max(--max-steps-per-epoch, its
-  steps_per_execution))`` batches (the
-  preset's pipeline, ``.take(k)``; ``info["steps_per_epoch"] = k``, so learning-rate schedules
-  follow), and ``E`` epochs, chosen once per preset so that ``fit`` takes about ``--seconds``
+  steps_per_execution))`` batches (the preset's pipeline, ``.take(k)``;
+  ``info["steps_per_epoch"] = k``, so learning-rate schedules follow), fewer for a slow preset
+  (one whose 200 steps would take longer than ``--seconds``: an epoch of at most a quarter of
+  it), and ``E`` epochs, chosen once per preset so that ``fit`` takes about ``--seconds``
   (from a short timed ``fit`` in a fresh process), then fixed: ``E x k`` steps, recorded in
   the JSON;
 * **fit**: a fresh process per repeat (as the CLI's), the same settings (``train.build_gan``:
@@ -23,7 +24,10 @@ For every preset (or ``--presets``), shortened to a fixed number of steps:
 
 Rows run interleaved (fit, CLI E+1, CLI 1, fit, ...) ``--repeats`` times; medians. Start-up
 is reported separately: ``tfgan-app --help`` and the time from launching ``--epochs 1`` to its
-first training step. A preset whose data is not available offline is listed as skipped.
+first training step. A preset whose data is not offline runs on a stand-in of the same shape
+(:func:`stand_in`: the MNIST presets on the real MNIST test set, ``cifar10-dcgan`` on 32x32
+crops of the sample photos; the row's ``dataset`` says which); one whose data cannot be found
+is listed as skipped.
 Writes benchmarks/results/cli_overhead.json (``--name NAME``: NAME.json, so a run of some
 presets need not replace the table of all of them; ``--quick``: a 1-repeat smoke run with
 small budgets, written to the temporary directory, never to results/). Timings taken while other
@@ -46,7 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from _common import cpu_name, table, write  # noqa: E402
+from _common import MNIST_IDX, MNIST_IMAGES, cpu_name, table, write  # noqa: E402
 
 #: Run inside the CLI process: the preset's pipeline cut to K batches per epoch, and the time
 #: of the first training step printed; then exactly `tfgan-app train ...`.
@@ -79,10 +83,40 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def steps_per_epoch(preset: str, cap: int) -> tuple[int, dict]:
+def stand_in(preset: str, workdir: str) -> str | None:
+    """The ``--dataset`` for a preset whose own data is not offline (``None``: its own data).
+
+    The MNIST presets run on the real MNIST test set (:data:`_common.MNIST_IDX`, 10,000
+    digits of MNIST's shape). ``cifar10-dcgan`` runs on 2,560 textured 32x32 RGB crops of the
+    offline sample photos (:func:`tfgan_app.data.paired.offline_images`), written as PNGs to a
+    folder (``folder:``): CIFAR-10's shape, so the model, its step and every bit of the run's
+    bookkeeping are the preset's; only the pixels differ. A row records the data it ran on.
+    """
+    from tfgan_app import presets
+
+    name = str(presets.get(preset)["dataset"])
+    if name.split(":")[0] == "mnist" and os.path.isfile(MNIST_IMAGES):
+        return MNIST_IDX
+    if name.split(":")[0] == "cifar10":
+        folder = os.path.join(workdir, "cifar10-stand-in")
+        if not os.path.isdir(folder):
+            from PIL import Image
+
+            from tfgan_app.data.paired import offline_images
+
+            x = offline_images("photos", image_size=32, num_patches=2560)
+            os.makedirs(folder + ".tmp")
+            for i, img in enumerate(((x + 1.0) * 127.5).round().clip(0, 255).astype("uint8")):
+                Image.fromarray(img).save(os.path.join(folder + ".tmp", f"{i:05d}.png"))
+            os.rename(folder + ".tmp", folder)
+        return "folder:" + folder
+    return None
+
+
+def steps_per_epoch(preset: str, cap: int, dataset: str | None = None) -> tuple[int, dict]:
     from tfgan_app import train
 
-    settings = train.resolve_settings(preset)
+    settings = train.resolve_settings(preset, dataset=dataset)
     ds, info = train.make_dataset(settings)
     n = int(ds.cardinality())
     if n < 0:
@@ -93,15 +127,16 @@ def steps_per_epoch(preset: str, cap: int) -> tuple[int, dict]:
 
 
 #: A fresh process timing ``fit`` (no callbacks) of E epochs of K batches after a warm-up
-#: call of the same length: the same start as the CLI's process, so neither side carries another preset's
-#: models, caches or memory (timed in the benchmark's own long-lived process, after other
-#: presets, ``fit`` ran 1.2-2x slower than the CLI's fresh process: ratios above 1).
+#: call of the same length: the same start as the CLI's process, so neither side carries
+#: another preset's models, caches or memory (timed in the benchmark's own long-lived
+#: process, after other presets, ``fit`` ran 1.2-2x slower than the CLI's fresh process:
+#: ratios above 1).
 FIT_DRIVER = r"""
 import os, sys, time
 import keras
 from tfgan_app import train
 preset, k, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-settings = train.resolve_settings(preset)
+settings = train.resolve_settings(preset, dataset=sys.argv[4] if len(sys.argv) > 4 else None)
 keras.utils.set_random_seed(int(settings["seed"]))
 ds, info = train.make_dataset(settings)
 ds = ds.take(k)
@@ -115,10 +150,11 @@ print(f"FIT_SECONDS {time.perf_counter() - t0:.6f}", flush=True)
 """
 
 
-def fit_fresh(preset: str, k: int, epochs: int) -> float:
+def fit_fresh(preset: str, k: int, epochs: int, dataset: str | None = None) -> float:
     """Seconds of ``fit(epochs)`` in a fresh process (:data:`FIT_DRIVER`)."""
     env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-c", FIT_DRIVER, preset, str(k), str(epochs)],
+    proc = subprocess.run([sys.executable, "-c", FIT_DRIVER, preset, str(k), str(epochs),
+                           *([dataset] if dataset else [])],
                           cwd=REPO, env=env, capture_output=True, text=True)
     got = [float(line.split()[1]) for line in proc.stdout.splitlines()
            if line.startswith("FIT_SECONDS ")]
@@ -127,13 +163,14 @@ def fit_fresh(preset: str, k: int, epochs: int) -> float:
     return got[0]
 
 
-def cli_run(preset: str, k: int, epochs: int, workdir: str) -> tuple[float, float]:
+def cli_run(preset: str, k: int, epochs: int, workdir: str,
+            dataset: str | None = None) -> tuple[float, float]:
     """Wall seconds of the whole ``tfgan-app train`` process, and launch -> first step."""
     out = tempfile.mkdtemp(prefix=f"{preset}-{epochs}-", dir=workdir)
     env = {**os.environ, "CLI_OVERHEAD_STEPS": str(k), "PYTHONPATH": REPO,
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-c", DRIVER, "train", "--preset", preset, "--epochs", str(epochs),
-           "--out", out, "--quiet", "--overwrite"]
+           "--out", out, "--quiet", "--overwrite", *(["--dataset", dataset] if dataset else [])]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.time() - t0
@@ -155,18 +192,29 @@ def help_seconds(repeats: int) -> float:
 
 
 def measure(preset, args, workdir) -> dict:
-    k, settings = steps_per_epoch(preset, args.max_steps_per_epoch)
+    dataset = stand_in(preset, workdir)
+    k, settings = steps_per_epoch(preset, args.max_steps_per_epoch, dataset)
+    spx = int(settings.get("steps_per_execution") or 1)
     # the length from a fresh process too: timed in this long-lived process, after other
     # presets, fit ran up to 2.5x slower, which chose 6 epochs for digits-dcgan (38 in a fresh
-    # process) and left the CLI difference to start-up noise and one-off costs
-    probe = max(1, min(5, math.ceil(200 / k)))
-    rate = probe * k / fit_fresh(preset, k, probe)
+    # process) and left the CLI difference to start-up noise and one-off costs.
+    # First a rough rate from a few steps: a slow preset (photo-superres-x4: about a second a
+    # step here) gets epochs of at most a quarter of the timed run, so the CLI's per-epoch
+    # bookkeeping still runs at least 4 times and no probe takes minutes
+    k0 = min(k, max(10, spx))
+    rough = 2 * k0 / fit_fresh(preset, k0, 2, dataset)
+    if 200 / rough > args.seconds:
+        k = min(k, max(spx, math.ceil(rough * args.seconds / 4)))
+        rate = rough
+    else:
+        probe = max(1, min(5, math.ceil(200 / k)))
+        rate = probe * k / fit_fresh(preset, k, probe, dataset)
     epochs = max(2, round(args.seconds * rate / k))
     fit_rates, cli_rates, startups, firsts = [], [], [], []
     for _ in range(args.repeats):  # interleaved
-        fit_rates.append(epochs * k / fit_fresh(preset, k, epochs))
-        long_wall, _ = cli_run(preset, k, epochs + 1, workdir)
-        short_wall, first = cli_run(preset, k, 1, workdir)
+        fit_rates.append(epochs * k / fit_fresh(preset, k, epochs, dataset))
+        long_wall, _ = cli_run(preset, k, epochs + 1, workdir, dataset)
+        short_wall, first = cli_run(preset, k, 1, workdir, dataset)
         # (a difference at or below zero: the machine was busy; the run counts as NaN)
         diff = long_wall - short_wall
         cli_rates.append(epochs * k / diff if diff > 0 else float("nan"))
@@ -174,7 +222,8 @@ def measure(preset, args, workdir) -> dict:
         firsts.append(first)
     fit_rate = statistics.median(fit_rates)
     cli_rate = statistics.median([r for r in cli_rates if r == r] or [float("nan")])
-    return {"preset": preset, "steps_per_epoch": k, "epochs": epochs, "steps": epochs * k,
+    return {"preset": preset, "dataset": dataset or str(settings["dataset"]),
+            "steps_per_epoch": k, "epochs": epochs, "steps": epochs * k,
             "batch_size": int(settings["batch_size"]),
             "fit_steps_per_s": fit_rate, "cli_steps_per_s": cli_rate,
             "ratio": cli_rate / fit_rate, "ok": cli_rate / fit_rate >= 0.8,

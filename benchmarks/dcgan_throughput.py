@@ -38,7 +38,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MNIST_DIR as MNIST, table, write  # noqa: E402
+from _common import MNIST_IMAGES, table, write  # noqa: E402
 
 
 
@@ -47,7 +47,7 @@ def dataset(batch):
 
     from tfgan_app import data
 
-    images = os.path.join(MNIST, "t10k-images-idx3-ubyte.gz")
+    images = MNIST_IMAGES
     if os.path.exists(images):
         return data.from_idx(images, batch_size=batch, seed=0), "MNIST t10k (IDX)"
     x = np.random.default_rng(0).uniform(-1, 1, (10_000, 28, 28, 1)).astype("float32")

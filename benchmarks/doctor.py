@@ -68,7 +68,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MNIST_DIR, RESULTS, cpu_name, table, write  # noqa: E402
+from _common import MNIST_IDX, RESULTS, cpu_name, table, write  # noqa: E402
 
 TOY_N = 6_400  # points of the 2-D mixtures (25 steps of 256 per epoch)
 QUIET = {"plot_every": 1000, "backup_every": 1000}
@@ -108,9 +108,6 @@ HEALTHY_EPOCHS = {"ring": 60, "grid": 60, "digits-dcgan": 40, "digits-cgan": 30,
                   "d2l-gaussian": 20}
 #: Seeds of the healthy runs (the digits presets, the slowest, get fewer on a shared CPU).
 HEALTHY_SEEDS = {"grid": 1}
-#: ``--full`` runs the MNIST presets on the real MNIST test set (benchmark only).
-MNIST_IDX = "idx:" + ",".join(os.path.join(MNIST_DIR, f"t10k-{kind}-idx{n}-ubyte.gz")
-                              for kind, n in (("images", 3), ("labels", 1)))
 
 
 def _settings(desc, seed):

@@ -81,7 +81,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import MNIST_DIR, RESULTS, cpu_name, machine, read, table, write  # noqa: E402
+from _common import (MNIST_DIR, MNIST_IMAGES, MNIST_LABELS, RESULTS,  # noqa: E402
+                     cpu_name, machine, read, table, write)
 
 NAME = "translation"
 PRESETS = {"superres": "photo-superres-x4", "inpaint": "digits-inpaint", "edges": "digits-edges"}
@@ -394,8 +395,7 @@ def _mnist_arrays():
 
     from tfgan_app.data.idx import load_idx_arrays
 
-    x, y = load_idx_arrays(os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz"),
-                           os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz"))
+    x, y = load_idx_arrays(MNIST_IMAGES, MNIST_LABELS)
     x = (x.astype(np.float32) / 127.5 - 1.0)[..., None]
     x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)  # 28 -> 32
     return x[:8000], np.asarray(y[:8000]), x[8000:], np.asarray(y[8000:])
