@@ -1,7 +1,7 @@
 """A PyTorch peer, side by side: the d2l two-Gaussian GAN and the TF DCGAN tutorial's networks.
 
 Usage: python benchmarks/vs_pytorch.py [--repeats 5] [--d2l-steps 5000] [--dcgan-steps 20]
-       [--variants] [--quick]
+       [--variants] [--default-run] [--no-d2l] [--name NAME] [--quick]
 
 PyTorch (CPU) is needed only here, never by the package: ``pip install "torch==2.13.0+cpu"``
 (or ``torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu``).
@@ -24,12 +24,16 @@ PyTorch (CPU) is needed only here, never by the package: ``pip install "torch==2
    counted as twice its forward), achieved GFLOP/s of ``fit``, the same run's matmul roof
    (median GFLOP/s of a 2048x2048 float32 ``tf.linalg.matmul``) and the CPU's vector width
    (``/proc/cpuinfo`` flags); the fraction.
+4. **The main job** (``--default-run``): the README's ``tfgan-app train`` (the default preset,
+   whole process, launch to exit) timed once after the DCGAN rows, recorded beside the same
+   run's PyTorch DCGAN images/s: a reader scales the wall time by the ratio of that PyTorch
+   rate to their own machine's.
 
 Every comparison runs interleaved (A, B, A, B, ...) ``--repeats`` times; medians and ratios.
 ``--variants`` adds ``fit`` rows with ``jit_compile=True`` and ``steps_per_execution=4`` and a
 PyTorch channels-last row, side by side (thread counts and oneDNN switches are process-wide:
 run the script under ``TF_ENABLE_ONEDNN_OPTS=0`` or ``OMP_NUM_THREADS`` to compare those).
-Writes benchmarks/results/vs_pytorch.json (``--quick``: tiny smoke settings, JSON to the
+Writes benchmarks/results/vs_pytorch.json (``--name NAME``: NAME.json; ``--quick``: tiny smoke settings, JSON to the
 temporary directory, never to results/). Timings taken while other processes use the CPU are
 noise: run it on a quiet machine.
 """
@@ -164,6 +168,26 @@ def cli_d2l(epochs: int, per_epoch: int, workdir: str):
         return epochs * per_epoch / diff if diff > 0 else float("nan")
 
     return run
+
+
+def default_run(workdir: str) -> dict:
+    """The README's main job, timed whole: ``tfgan-app train`` with no options but ``--out``
+    (the default preset, its progress bar and every bit of its bookkeeping), launch to exit."""
+    import subprocess
+
+    from tfgan_app import presets
+
+    out = os.path.join(workdir, "default-run")
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "tfgan_app.cli", "train", "--out", out],
+                          cwd=os.path.dirname(HERE), capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(HERE)})
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"tfgan-app train failed: {proc.stderr[-800:]}")
+    settings = presets.get(presets.DEFAULT_PRESET)
+    return {"preset": presets.DEFAULT_PRESET, "epochs": int(settings["epochs"]),
+            "wall_s": wall}
 
 
 # ---------------------------------------------------------------------------- DCGAN
@@ -312,6 +336,13 @@ def main(argv=None):
                    help="also fit with jit_compile=True and steps_per_execution=4, and "
                         "PyTorch channels-last")
     p.add_argument("--no-cli", action="store_true", help="skip the tfgan-app train rows")
+    p.add_argument("--default-run", action="store_true",
+                   help="also time the default preset's whole `tfgan-app train` once, after "
+                        "the DCGAN rows, beside the same run's PyTorch DCGAN images/s (a "
+                        "reader scales it to their machine by the ratio of PyTorch rates)")
+    p.add_argument("--no-d2l", action="store_true", help="skip the d2l comparison")
+    p.add_argument("--name", default="vs_pytorch",
+                   help="results file benchmarks/results/NAME.json")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, tiny step "
                    "counts, batch 32; the JSON goes to the temporary directory")
     args = p.parse_args(argv)
@@ -329,23 +360,24 @@ def main(argv=None):
     out = {"repeats": args.repeats, "torch": torch.__version__,
            "torch_threads": torch.get_num_threads()}
     # --- d2l
-    t_run = torch_d2l(args.d2l_steps)
-    f_run, epochs, per_epoch = fit_d2l(args.d2l_steps)
-    fns = {"pytorch (d2l loop)": t_run, "GANModel.fit": f_run}
-    with tempfile.TemporaryDirectory(prefix="vs-pytorch-") as workdir:
-        if not args.no_cli:
-            fns["tfgan-app train"] = cli_d2l(-(-args.cli_steps // per_epoch), per_epoch,
-                                             workdir)
-        res = interleaved(fns, args.repeats)
-    base = res["pytorch (d2l loop)"][0]
-    d2l_rows = [{"what": name, "steps_per_s": rate, "vs_pytorch": rate / base,
-                 "runs": [round(r, 1) for r in runs]} for name, (rate, runs) in res.items()]
-    out["d2l"] = {"steps": args.d2l_steps, "fit_epochs": epochs,
-                  "cli_epochs": None if args.no_cli else -(-args.cli_steps // per_epoch),
-                  "rows": d2l_rows,
-                  "targets": {"GANModel.fit": 5.0, "tfgan-app train": 3.0}}
-    print(f"d2l two-Gaussian GAN, batch 8 (CPU: {cpu_name()})\n")
-    print(table(d2l_rows, ["what", "steps_per_s", "vs_pytorch"]))
+    if not args.no_d2l:
+        t_run = torch_d2l(args.d2l_steps)
+        f_run, epochs, per_epoch = fit_d2l(args.d2l_steps)
+        fns = {"pytorch (d2l loop)": t_run, "GANModel.fit": f_run}
+        with tempfile.TemporaryDirectory(prefix="vs-pytorch-") as workdir:
+            if not args.no_cli:
+                fns["tfgan-app train"] = cli_d2l(-(-args.cli_steps // per_epoch), per_epoch,
+                                                 workdir)
+            res = interleaved(fns, args.repeats)
+        base = res["pytorch (d2l loop)"][0]
+        d2l_rows = [{"what": name, "steps_per_s": rate, "vs_pytorch": rate / base,
+                     "runs": [round(r, 1) for r in runs]} for name, (rate, runs) in res.items()]
+        out["d2l"] = {"steps": args.d2l_steps, "fit_epochs": epochs,
+                      "cli_epochs": None if args.no_cli else -(-args.cli_steps // per_epoch),
+                      "rows": d2l_rows,
+                      "targets": {"GANModel.fit": 5.0, "tfgan-app train": 3.0}}
+        print(f"d2l two-Gaussian GAN, batch 8 (CPU: {cpu_name()})\n")
+        print(table(d2l_rows, ["what", "steps_per_s", "vs_pytorch"]))
 
     # --- DCGAN
     batch, latent = args.batch_size, args.latent_dim
@@ -387,7 +419,14 @@ def main(argv=None):
           f"GFLOP/s; vector width {vector_width()}\n")
     print(table(dc_rows, ["what", "images_per_s", "vs_pytorch", "gflop_per_s",
                           "fraction_of_matmul_roof"]))
-    path = write("vs_pytorch", out, quick=args.quick)
+    if args.default_run and not args.quick:
+        with tempfile.TemporaryDirectory(prefix="vs-pytorch-") as workdir:
+            run = default_run(workdir)
+        out["default_run"] = {**run, "pytorch_dcgan_images_per_s": base}
+        print(f"\n`tfgan-app train` (default preset {run['preset']}, {run['epochs']} epochs, "
+              f"whole process): {run['wall_s']:.0f} s on the machine where PyTorch's DCGAN "
+              f"above ran at {base:.0f} images/s")
+    path = write(args.name, out, quick=args.quick)
     print(f"\nwrote {path}")
 
 
