@@ -34,8 +34,8 @@ Every comparison runs interleaved (A, B, A, B, ...) ``--repeats`` times; medians
 PyTorch channels-last row, side by side (thread counts and oneDNN switches are process-wide:
 run the script under ``TF_ENABLE_ONEDNN_OPTS=0`` or ``OMP_NUM_THREADS`` to compare those).
 Writes benchmarks/results/vs_pytorch.json (``--name NAME``: NAME.json; ``--quick``: tiny smoke
-settings, JSON to the temporary directory, never to results/). Timings taken while other processes use the CPU are
-noise: run it on a quiet machine.
+settings, JSON to the temporary directory, never to results/). Timings taken while other
+processes use the CPU are noise: run it on a quiet machine.
 """
 
 from __future__ import annotations
