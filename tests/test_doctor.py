@@ -359,6 +359,78 @@ def test_train_records_signals_and_an_empty_diagnoses_list(tmp_path):
     assert "diagnoses" not in read_json(os.path.join(off, "report.json"))
 
 
+def _digits_as_idx(tmp_path, prefix, split):
+    """The digits' ``split`` written as MNIST-style IDX files ``<prefix>-{images,labels}-...``
+    (uint8 0..255), and the images as the pipeline reads them back."""
+    from test_data import _write_idx
+
+    from tfgan_app.data import load_digits_arrays
+
+    x, y = load_digits_arrays(split)
+    pixels = np.round((x[..., 0] + 1) * 127.5).astype(np.uint8)
+    paths = (_write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", pixels),
+             _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", y.astype(np.uint8)))
+    return "idx:" + ",".join(paths), pixels.astype(np.float32)[..., None] / 127.5 - 1
+
+
+def _doctor_batches(name, n=128, **settings):
+    from tfgan_app import doctor
+    from tfgan_app.data import dataset_by_name
+
+    _, info = dataset_by_name(name, batch_size=64, **settings.get("dataset_options", {}))
+    return doctor._real_and_held_out({"dataset": name, "seed": 0, **settings}, info, n)
+
+
+def _rows(x):
+    return {r.tobytes() for r in np.asarray(x, np.float32)}
+
+
+def test_doctor_takes_real_and_held_out_images_from_the_real_image_source(tmp_path):
+    """Image data beyond the digits (MNIST-style IDX files): the real batch comes from the
+    evaluation's real-image source, the held-out batch only where D never trains on it."""
+    train_name, train_x = _digits_as_idx(tmp_path, "train", "train")
+    _, test_x = _digits_as_idx(tmp_path, "t10k", "test")
+    real, held, images = _doctor_batches(train_name)
+    assert real.shape == (128, 8, 8, 1) and images.reference_labels is not None
+    assert _rows(real) <= _rows(train_x)  # drawn from the training file ...
+    assert len(_rows(real)) == 128 and not _rows(real) <= _rows(train_x[:128])  # ... shuffled
+    np.testing.assert_array_equal(held, test_x[:128])  # the t10k twin: never trained on
+
+    alone = tmp_path / "alone"  # a t10k file alone is halved: a run on it trains on both halves
+    alone.mkdir()
+    alone_name, alone_x = _digits_as_idx(alone, "t10k", "test")
+    real, held, images = _doctor_batches(alone_name)
+    assert images.halves and held is None and _rows(real) <= _rows(alone_x[:len(alone_x) // 2])
+
+    from tfgan_app.data import load_digits_arrays
+
+    real, held, _ = _doctor_batches("digits")
+    np.testing.assert_array_equal(held, load_digits_arrays("test")[0][:128])
+    assert _doctor_batches("digits:all")[1] is None  # D trains on the test digits too
+    assert _doctor_batches("digits", dataset_options={"image_size": 16}) == (None, None, None)
+
+
+def test_doctor_probes_diversity_classes_and_overfitting_on_idx_images(tmp_path, monkeypatch):
+    """A ``tfgan-app train`` run on IDX images gets every image signal: diversity and classes in
+    the evaluation classifier's features, quality, and D's held-out gap."""
+    from tfgan_app import train
+    from tfgan_app.utils import read_json
+
+    monkeypatch.setenv("TFGAN_APP_CACHE_DIR", str(tmp_path / "cache"))
+    name, _ = _digits_as_idx(tmp_path, "train", "train")
+    _digits_as_idx(tmp_path, "t10k", "test")
+    settings = train.resolve_settings("digits-dcgan", epochs=4, seed=0, dataset=name,
+                                      overrides=["plot_seconds=0", "jit_compile=false"])
+    out = str(tmp_path / "run")
+    train.train(settings, out, verbose=0)
+    history = read_json(os.path.join(out, "history.json"))
+    for key in ("doctor_diversity", "doctor_classes", "doctor_quality", "doctor_overfit",
+                "doctor_d_accuracy"):
+        assert len(history[key]) == 4 and all(np.isfinite(history[key])), key
+    # a generator of 4 epochs covers some digits' classes, and spreads in feature space
+    assert 0 < history["doctor_diversity"][-1] and 0 < history["doctor_classes"][-1] <= 1
+
+
 def test_non_finite_losses_stop_training_with_divergence_and_keep_the_backup(tmp_path):
     import keras
 

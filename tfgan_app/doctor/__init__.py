@@ -44,7 +44,16 @@ __all__ = ["Doctor", "DoctorStop", "DIAGNOSES", "THRESHOLDS", "diagnose", "remed
 
 
 def _real_and_held_out(settings: dict, info: dict, n: int):
-    """Fixed real and held-out batches for a run's data, or ``None`` where there are none."""
+    """Fixed real and held-out batches for a run's data, and the real images they come from.
+
+    Returns ``(real, held_out, real_images)``; each ``None`` where there is none.
+
+    * 2-D mixtures: fresh samples (held out: another seed).
+    * Images: the reference split of the run's real-image source, the one ``tfgan-app
+      evaluate`` uses (:func:`tfgan_app.evaluation.datasets.real_images`: digits, MNIST from
+      IDX files or TFDS's local copy, ``idx:`` files), when its images have the run's shape.
+      Its held-out split serves only where D never trains on it (:func:`_held_out_unseen`).
+    """
     from tfgan_app import kinds
 
     name = str(settings.get("dataset"))
@@ -56,15 +65,36 @@ def _real_and_held_out(settings: dict, info: dict, n: int):
         if real is None:
             real, _ = sample_toy(name, seed=int(settings["seed"]), **opts)
         held, _ = sample_toy(name, seed=int(settings["seed"]) + 7_919, **opts)
-        return np.asarray(real)[:4 * n], np.asarray(held)[:4 * n]  # 2-D points: cheap
-    if name in ("digits", "digits:train") and not (settings.get("dataset_options") or {}):
-        from tfgan_app.data import load_digits_arrays
+        return np.asarray(real)[:4 * n], np.asarray(held)[:4 * n], None  # 2-D points: cheap
+    if len(info.get("data_shape") or ()) != 3:
+        return None, None, None
+    from tfgan_app.evaluation.datasets import real_images
 
-        real, _ = load_digits_arrays("train")
-        held, _ = load_digits_arrays("test")
-        rng = np.random.default_rng(0)
-        return real[rng.permutation(len(real))[:n]], held[:n]
-    return None, None
+    config = {**(settings.get("dataset_options") or {}),
+              **{k: v for k, v in info.items() if k != "points"}}
+    try:
+        images = real_images(config)
+    except ValueError:  # no offline real-image source for this data (CIFAR-10, folders...)
+        return None, None, None
+    if tuple(images.reference.shape[1:]) != tuple(info["data_shape"]):  # resized, cropped
+        return None, None, None
+    rng = np.random.default_rng(0)
+    real = images.reference[rng.permutation(len(images.reference))[:n]]
+    held = images.heldout[:n] if _held_out_unseen(settings, images) else None
+    return real, held, images
+
+
+def _held_out_unseen(settings: dict, images) -> bool:
+    """Whether the held-out split of ``images`` (a run's real-image source) is data the run's
+    D never trains on: the run trains on the source's training split (``digits`` /
+    ``digits:train``, MNIST's ``train``, an ``idx:`` file whose ``t10k`` twin is the held-out
+    set), not on a file halved into reference and held-out (``RealImages.halves``)."""
+    if images.heldout is None or images.halves:
+        return False
+    kind, _, rest = str(settings.get("dataset")).partition(":")
+    opts = settings.get("dataset_options") or {}
+    split = rest if kind == "digits" and rest else opts.get("split", "train")
+    return split == "train"
 
 
 def for_run(settings: dict, run, info: dict, n: int = 256, initial_history=None) -> list:
@@ -78,17 +108,19 @@ def for_run(settings: dict, run, info: dict, n: int = 256, initial_history=None)
     kind = kinds.kind_of(info, num_classes=settings.get("num_classes"))
     if kind.name in ("translation", "cyclegan"):
         return []
-    real, held = _real_and_held_out(settings, info, n)
+    real, held, images = _real_and_held_out(settings, info, n)
     modes = std = classifier = None
     spec = kinds.toy_spec(info)
     if spec is not None and "modes" in spec:
         from tfgan_app.evaluation.coverage import toy_modes
 
         modes, std = toy_modes(spec)
-    elif real is not None and str(settings.get("dataset")).startswith("digits"):
-        from tfgan_app.evaluation.classifiers import digits_classifier
+    elif images is not None and images.reference_labels is not None:
+        # the evaluation's offline classifier (cached; the digits' trains in seconds, MNIST's
+        # in about a minute on 2 cores, once)
+        from tfgan_app.evaluation.classifiers import dataset_classifier
 
-        classifier = digits_classifier()
+        classifier = dataset_classifier(images)[0]
     return [Doctor(real, held, modes=modes, mode_std=std, classifier=classifier,
                    every=probe_every(settings["epochs"]), n=n if modes is None else 4 * n,
                    fix=mode == "fix", interrupt=mode == "fix",

@@ -54,6 +54,8 @@ class RealImages:
       heldout_labels: ``int64 [M]`` or ``None``.
       num_classes: number of classes (``None`` when unlabelled).
       description: one line saying where the images came from and how they were split.
+      halves: ``heldout`` is the second half of the images ``reference`` was cut from (a
+        single IDX file, MNIST's ``t10k`` alone): a GAN trained on that data has seen both.
     """
 
     name: str
@@ -63,6 +65,7 @@ class RealImages:
     heldout_labels: np.ndarray | None
     num_classes: int | None
     description: str = ""
+    halves: bool = False
 
 
 def load_digits_images(split: str = "all"):
@@ -132,7 +135,8 @@ def _halves(name, x, y, desc):
     return RealImages(name, x[:half], None if y is None else y[:half], x[half:],
                       None if y is None else y[half:],
                       None if y is None else int(y.max()) + 1,
-                      f"{desc}: reference=first {half}, held-out=last {len(x) - half}")
+                      f"{desc}: reference=first {half}, held-out=last {len(x) - half}",
+                      halves=True)
 
 
 # ----------------------------------------------------------------------------- sources
