@@ -429,6 +429,9 @@ def test_doctor_probes_diversity_classes_and_overfitting_on_idx_images(tmp_path,
         assert len(history[key]) == 4 and all(np.isfinite(history[key])), key
     # a generator of 4 epochs covers some digits' classes, and spreads in feature space
     assert 0 < history["doctor_diversity"][-1] and 0 < history["doctor_classes"][-1] <= 1
+    # the classifier is cached under one file name, although the dataset's name is a path
+    cached = sorted(os.listdir(tmp_path / "cache"))
+    assert len(cached) == 2 and all((tmp_path / "cache" / f).is_file() for f in cached), cached
 
 
 def test_non_finite_losses_stop_training_with_divergence_and_keep_the_backup(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import weakref
 
 import numpy as np
@@ -94,7 +95,8 @@ def train_classifier(images, labels, test_images=None, test_labels=None, *,
     Args:
       images: ``float [N, H, W, C]`` in ``[-1, 1]``; labels: ``int [N]`` in ``0..K-1``.
       test_images, test_labels: held-out set for the reported accuracy (optional).
-      num_classes: ``K`` (default ``max(labels) + 1``). name: cache file stem.
+      num_classes: ``K`` (default ``max(labels) + 1``). name: cache file stem (characters
+        other than letters, digits, ``_.-`` become ``_``; its last 80 kept).
       cache_dir: folder (default :func:`default_cache_dir`); ``False`` disables caching.
       epochs, seed, verbose: training settings.
 
@@ -124,7 +126,9 @@ def train_classifier(images, labels, test_images=None, test_labels=None, *,
     path = None
     if cache_dir is not False:
         cache_dir = cache_dir or default_cache_dir()
-        path = os.path.join(cache_dir, f"{name}-{key}.keras")
+        # a dataset's name may be a path (``idx:/data/t10k-images...``): one file name of it
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_.")[-80:] or "classifier"
+        path = os.path.join(cache_dir, f"{stem}-{key}.keras")
         if path in _MEMO:
             return _MEMO[path]
         if os.path.isfile(path) and os.path.isfile(path + ".json"):
