@@ -330,6 +330,44 @@ def test_time_budget_puts_probes_off_but_judges_the_last_epoch():
         tg.callbacks.Doctor(share=0)
 
 
+def test_time_budget_counts_from_the_end_of_the_first_epoch(monkeypatch):
+    """The budget is a share of the training time after the first epoch: the first epoch's
+    tracing (here 100 s of a fake clock, ten later epochs' worth) buys no probes. Each probe
+    costs 1 s; with share 0.05 the probes after the first epoch take at most 5% of the later
+    epochs' time plus one probe (counting from the start of training, every epoch was
+    probed: 10 s of probes in 100 s)."""
+    import types
+
+    import keras
+    import tfgan_app as tg
+    from tfgan_app.data.toy import ring_modes, sample_toy
+    from tfgan_app.doctor import callback as module
+
+    clock = [0.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class Tick(keras.callbacks.Callback):  # the epoch's training time, before the doctor
+        def on_epoch_end(self, epoch, logs=None):
+            clock[0] += 100.0 if epoch == 0 else 10.0
+
+    pts, _ = sample_toy("ring", n=1024, seed=0)
+    doc = tg.callbacks.Doctor(pts, modes=ring_modes(), mode_std=0.01, n=128, verbose=False,
+                              share=0.05)
+    real_probe = doc.probe
+
+    def probe():
+        clock[0] += 1.0
+        return real_probe()
+
+    doc.probe = probe
+    _toy_gan().fit(_points(pts), epochs=11, verbose=0, callbacks=[Tick(), doc])
+    probes = doc.history["doctor_probe"]
+    assert probes[0] == 1.0 and probes[-1] == 1.0  # the first and the last: always
+    later = sum(probes[1:-1])  # 1 s each, in 9 epochs of 10 s (+ the probes' own seconds)
+    assert later <= 0.05 * (9 * 10.0 + later) + 1.0, probes
+    assert 0.0 < later < 9, probes  # within the budget: some, not all
+
+
 # ----------------------------------------------------------------------- train, CLI, fix
 
 def _ring_settings(**over):
