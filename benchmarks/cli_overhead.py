@@ -33,7 +33,8 @@ first training step. A preset whose data is not offline runs on a stand-in of th
 crops of the sample photos; the row's ``dataset`` says which); one whose data cannot be found
 is listed as skipped.
 Writes benchmarks/results/cli_overhead.json (``--name NAME``: NAME.json, so a run of some
-presets need not replace the table of all of them; ``--quick``: a 1-repeat smoke run with
+presets need not replace the table of all of them; ``--merge``: the measured presets' rows
+replace theirs in the existing file, each row keeping its own ``seconds`` and date; ``--quick``: a 1-repeat smoke run with
 small budgets, written to the temporary directory, never to results/). Timings taken while other
 processes use the CPU are noise: run it on a quiet machine.
 """
@@ -54,7 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from _common import MNIST_IDX, MNIST_IMAGES, cpu_name, table, write  # noqa: E402
+from _common import MNIST_IDX, MNIST_IMAGES, cpu_name, read, table, write  # noqa: E402
 
 #: Run inside the CLI process: the preset's pipeline cut to K batches per epoch, and the time
 #: of the first training step printed; then exactly `tfgan-app train ...`.
@@ -243,6 +244,7 @@ def measure(preset, args, workdir) -> dict:
     fit_rate = statistics.median(fit_rates)
     cli_rate = statistics.median([r for r in cli_rates if r == r] or [float("nan")])
     return {"preset": preset, "dataset": dataset or str(settings["dataset"]),
+            "seconds": args.seconds, "measured": time.strftime("%Y-%m-%d %H:%M"),
             "steps_per_epoch": k, "epochs": epochs, "steps": epochs * k,
             "batch_size": int(settings["batch_size"]),
             "fit_steps_per_s": fit_rate, "cli_steps_per_s": cli_rate,
@@ -252,6 +254,11 @@ def measure(preset, args, workdir) -> dict:
             "runs_fit_steps_per_s": [round(r, 1) for r in fit_rates],
             "runs_cli_steps_per_s": [round(r, 1) for r in cli_rates],
             "runs_cli_whole_process_steps_per_s": [round(r, 1) for r in process_rates]}
+
+
+def _merged(kept: list, rows: list) -> list:
+    """``kept`` rows and the new ``rows``, sorted by preset (as a full run lists them)."""
+    return sorted([*kept, *rows], key=lambda r: r["preset"])
 
 
 def _payload(args, rows, skipped, help_s, complete: bool) -> dict:
@@ -271,6 +278,9 @@ def main(argv=None):
     p.add_argument("--name", default="cli_overhead",
                    help="results file benchmarks/results/NAME.json (a run of some presets can "
                         "go to its own file instead of replacing the table of all of them)")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only the measured presets' rows of an existing NAME.json, "
+                        "keeping the others (each row records its --seconds and date)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 1 repeat, 2 s budgets, 10 steps per epoch at most; the "
                         "JSON goes to the temporary directory")
@@ -285,6 +295,9 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown presets {unknown}; expected some of {presets.names()}")
     rows, skipped = [], {}
+    kept = []
+    if args.merge:  # the other presets' rows of the existing table, in its order
+        kept = [r for r in read(args.name).get("rows", []) if r["preset"] not in names]
     with tempfile.TemporaryDirectory(prefix="cli-overhead-") as workdir:
         for name in names:
             try:
@@ -295,7 +308,7 @@ def main(argv=None):
                 continue
             rows.append(row)
             # written after every preset: a run cut short keeps what it measured
-            write(args.name, _payload(args, rows, skipped, None, complete=False),
+            write(args.name, _payload(args, _merged(kept, rows), skipped, None, complete=False),
                   quick=args.quick)
             print(f"{name}: fit {row['fit_steps_per_s']:.1f} steps/s, CLI "
                   f"{row['cli_steps_per_s']:.1f} steps/s, ratio {row['ratio']:.2f}", flush=True)
@@ -303,7 +316,7 @@ def main(argv=None):
     print(f"\nCPU: {cpu_name()}; `tfgan-app --help`: {help_s:.2f} s\n")
     print(table(rows, ["preset", "steps", "fit_steps_per_s", "cli_steps_per_s", "ratio",
                        "launch_to_first_step_s"]))
-    path = write(args.name, _payload(args, rows, skipped, help_s, complete=True),
+    path = write(args.name, _payload(args, _merged(kept, rows), skipped, help_s, complete=True),
                  quick=args.quick)
     print(f"\nwrote {path}")
 

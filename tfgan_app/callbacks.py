@@ -496,7 +496,41 @@ class ScatterPlot(keras.callbacks.Callback):
                    self.path, f"epoch {epoch + 1}", self.modes)
 
 
-class SampleGrid(keras.callbacks.Callback):
+class EpochPictures(keras.callbacks.Callback):
+    """Every ``every`` epochs and after the last: :meth:`picture` (a ``uint8`` image, drawn on
+    this thread from the model) as ``out_dir/epoch_XXXX.png``, encoded and written on the
+    background writer (:func:`submit`), and, with ``tensorboard_dir``, as the TensorBoard image
+    ``summary_name`` (one writer, kept). The one home of per-epoch pictures: sample grids,
+    translation triptychs, CycleGAN grids."""
+
+    summary_name = "samples"
+
+    def __init__(self, out_dir: str, every: int = 1, scale: int = 4,
+                 tensorboard_dir: str | None = None):
+        super().__init__()
+        self.out_dir, self.every, self.scale = out_dir, max(1, int(every)), scale
+        self.tensorboard_dir, self._writer = tensorboard_dir, None
+
+    def picture(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _due(self, epoch):
+            return
+        grid = self.picture()
+        submit(save_png, grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
+               self.scale)
+        if self.tensorboard_dir:
+            import tensorflow as tf
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+            with self._writer.as_default():
+                tf.summary.image(self.summary_name, grid[None], step=epoch + 1)
+            self._writer.flush()
+
+
+class SampleGrid(EpochPictures):
     """A PNG grid of samples from fixed latent vectors: ``out_dir/epoch_XXXX.png`` every
     ``every`` epochs and after the last.
 
@@ -507,11 +541,8 @@ class SampleGrid(keras.callbacks.Callback):
 
     def __init__(self, out_dir: str, n: int = 64, seed: int = 1234, per_class: int = 10,
                  scale: int = 4, tensorboard_dir: str | None = None, every: int = 1):
-        super().__init__()
-        self.every = max(1, int(every))
-        self.out_dir, self.n, self.seed, self.per_class = out_dir, n, seed, per_class
-        self.scale, self.tensorboard_dir = scale, tensorboard_dir
-        self._writer = None
+        super().__init__(out_dir, every, scale, tensorboard_dir)
+        self.n, self.seed, self.per_class = n, seed, per_class
 
     def samples(self):
         gan = self.model
@@ -523,21 +554,8 @@ class SampleGrid(keras.callbacks.Callback):
         labels = np.repeat(np.arange(k), self.per_class).astype(np.int32)
         return np.asarray(gan.sampling_generator([z, labels], training=False)), k
 
-    def on_epoch_end(self, epoch, logs=None):
-        if not _due(self, epoch):
-            return
-        images, rows = self.samples()
-        grid = image_grid(images, rows)
-        submit(save_png, grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
-               self.scale)
-        if self.tensorboard_dir:
-            import tensorflow as tf
-
-            if self._writer is None:
-                self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
-            with self._writer.as_default():
-                tf.summary.image("samples", grid[None], step=epoch + 1)
-            self._writer.flush()
+    def picture(self) -> np.ndarray:
+        return image_grid(*self.samples())
 
 
 def interpolation_strip(gan, seed_a: int = 0, seed_b: int = 1, steps: int = 10,

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from tfgan_app import images
 from tfgan_app import losses as losses_lib
-from tfgan_app.callbacks import due
+from tfgan_app.callbacks import EpochPictures
 from tfgan_app.model import GANModel
 
 RECONSTRUCTIONS = ("l1", "l2")
@@ -346,31 +346,20 @@ def triptych(sources, generated, targets) -> np.ndarray:
     return images.tile(images.to_uint8(rows), cols=3)
 
 
-class Triptych(keras.callbacks.Callback):
+class Triptych(EpochPictures):
     """Every ``every`` epochs and after the last: ``out_dir/epoch_XXXX.png``, source |
     generated | target for fixed held-out pairs (and a TensorBoard image ``triptych``)."""
 
     def __init__(self, out_dir: str, sources, targets, every: int = 1, scale: int = 4,
                  tensorboard_dir: str | None = None):
-        super().__init__()
-        self.out_dir, self.sources, self.targets = out_dir, sources, targets
-        self.every, self.scale, self.tensorboard_dir = max(1, int(every)), scale, tensorboard_dir
+        super().__init__(out_dir, every, scale, tensorboard_dir)
+        self.sources, self.targets = sources, targets
 
     summary_name = "triptych"  # of the TensorBoard image
 
     def picture(self) -> np.ndarray:
         """The ``uint8`` picture of this epoch (subclasses picture other things)."""
         return triptych(self.sources, self.model.translate(self.sources), self.targets)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not due(epoch, self.every, int((self.params or {}).get("epochs") or 0)):
-            return
-        grid = self.picture()
-        images.save_png(grid, os.path.join(self.out_dir, f"epoch_{epoch + 1:04d}.png"),
-                        self.scale)
-        if self.tensorboard_dir:
-            with tf.summary.create_file_writer(self.tensorboard_dir).as_default():
-                tf.summary.image(self.summary_name, grid[None], step=epoch + 1)
 
 
 def translation_report(gan, info: dict) -> dict:
