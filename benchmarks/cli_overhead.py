@@ -37,8 +37,9 @@ crops of the sample photos; the row's ``dataset`` says which); one whose data ca
 is listed as skipped.
 Writes benchmarks/results/cli_overhead.json (``--name NAME``: NAME.json, so a run of some
 presets need not replace the table of all of them; ``--merge``: the measured presets' rows
-replace theirs in the existing file, each row keeping its own ``seconds`` and date; ``--quick``: a 1-repeat smoke run with
-small budgets, written to the temporary directory, never to results/). Timings taken while other
+replace theirs in the existing file, each row keeping its own ``seconds`` and date;
+``--quick``: a 1-repeat smoke run with small budgets, written to the temporary directory,
+never to results/). Timings taken while other
 processes use the CPU are noise: run it on a quiet machine.
 """
 
@@ -303,7 +304,7 @@ def main(argv=None):
         p.error(f"unknown presets {unknown}; expected some of {presets.names()}")
     rows, skipped = [], {}
     kept = []
-    if args.merge:  # the other presets' rows of the existing table, in its order
+    if args.merge:  # the other presets' rows of the existing table
         kept = [r for r in read(args.name).get("rows", []) if r["preset"] not in names]
     with tempfile.TemporaryDirectory(prefix="cli-overhead-") as workdir:
         for name in names:

@@ -128,7 +128,7 @@ class Doctor(keras.callbacks.Callback):
             raise ValueError(f"share={share}: expected a fraction of the training time in (0, 1] "
                              "or None")
         self.share = None if share is None else float(share)
-        self._began = self._setup = None
+        self._setup_end = self._setup = None
         self._next_probe = 0
         self.n = int(n)
         self.real = None if real is None else np.asarray(real[:self.n], np.float32)
@@ -172,7 +172,7 @@ class Doctor(keras.callbacks.Callback):
         return {**ctx, **self.user_context}
 
     def on_train_begin(self, logs=None):
-        t0 = self._began = time.perf_counter()
+        t0 = time.perf_counter()
         self.context = self._context()
         self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
@@ -302,7 +302,7 @@ class Doctor(keras.callbacks.Callback):
         self.seconds += time.perf_counter() - t0
         if self._setup is None:  # set-up and the first probe (tracing) are one-off costs,
             # and so is the first epoch's tracing: the budget counts from here
-            self._setup, self._began = self.seconds, time.perf_counter()
+            self._setup, self._setup_end = self.seconds, time.perf_counter()
         diverged = [d for d in new if d["name"] == "divergence"]
         if diverged and not self.fix:  # (--doctor fix restarts with the remedy instead)
             self.context["stopped"] = f"a finite blow-up in epoch {epoch + 1} ({evidence})" \
@@ -323,7 +323,7 @@ class Doctor(keras.callbacks.Callback):
         digits-cgan, 0.6 s where 2% of its 10 s is 0.2 s)."""
         if self.share is None or self._setup is None:
             return True
-        return self.seconds - self._setup <= self.share * (now - self._began)
+        return self.seconds - self._setup <= self.share * (now - self._setup_end)
 
     def on_train_end(self, logs=None):
         if getattr(self, "_pending", False):  # stopped early: judge the last epochs too
