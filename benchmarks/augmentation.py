@@ -82,6 +82,18 @@ VARIANTS = {
     # over budget on purpose (2x the preset's steps): does more training alone get there?
     "none_e1600_overbudget": {"augment": None, "epochs": 1600},
 }
+#: The rows above were measured on the preset before it had InfoGAN's categorical code:
+#: rerun, they keep that recipe.
+_NO_CODE = {"categorical_code": 0, "latent_dim": 32}
+VARIANTS = {name: v if name == "aug" else {**_NO_CODE, **v} for name, v in VARIANTS.items()}
+#: The preset since issue #16's InfoGAN recipe (10-value categorical code, latent 42 = 10 + 32)
+#: without and with augmentation, same epochs.
+_CODE = {"categorical_code": 10, "latent_dim": 42}
+VARIANTS.update({
+    "info": {**_CODE, "augment": None},
+    "info_ada": {**_CODE, "augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
+    "info_diffaugment": {**_CODE, "augment": "diffaugment"},
+})
 
 
 #: What the digits recipe search (issue #16) rests on, printed under the tables.
@@ -233,7 +245,9 @@ def run_preset(part, preset, variants, seeds, overrides, keep=None):
             row = {"part": part, "preset": preset, "variant": variant, "seed": seed,
                    "epochs": settings["epochs"], "overrides": overrides,
                    "settings": {k: settings[k] for k in ("augment", "augment_p", "ada_target",
-                                                          "ada_kimg", "epochs")},
+                                                          "ada_kimg", "epochs",
+                                                          "categorical_code", "info_weight",
+                                                          "latent_dim")},
                    "variant_overrides": VARIANTS[variant],
                    # the training doctor's findings on this run (names; [] = healthy)
                    "diagnoses": [d["name"] for d in result["report"].get("diagnoses", [])],

@@ -121,6 +121,9 @@ EQUIVALENCE_CASES = {
     # every step from r_t summed over the replicas (aug_p and r_t are compared as logs)
     "augment_ada": ("modified", {"augment": "ada,diffaugment", "augment_p": 0.5,
                                  "ada_target": 0.6, "ada_interval": 1, "ada_kimg": 0.16}, 3),
+    # InfoGAN: a categorical code of 3 values in z, D's code head, the mutual-information
+    # term in both losses (tfgan_app.builders.infogan)
+    "infogan": ("modified", {"info_weight": 1.0}, 2),
 }
 
 
@@ -137,6 +140,15 @@ def _models(loss, options, seed=0):
         disc = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
                                  keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
         gan = gan_cls(gen, disc, latent_dim=2)
+    elif "info_weight" in options:
+        k = 3
+        gen = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
+                                keras.layers.Dense(2)])
+        inp = keras.Input((2,))
+        h = keras.layers.Dense(8, activation="tanh")(inp)
+        disc = keras.Model(inp, keras.layers.Dense(1)(h))
+        gan = gan_cls(builders.with_categorical_code(gen, k), builders.with_code_head(disc, k),
+                      latent_dim=5)
     elif loss == "acgan":
         k = 3
         inp = keras.Input((2,))

@@ -43,6 +43,8 @@ def _non_default_settings():
         settings[opt.name] = _other_value(opt)
     # augmentation needs images, the d2l data are points: tests/test_augment.py round-trips it
     settings["augment"] = settings["ada_target"] = None
+    # InfoGAN's weight needs a generator with a categorical code: tests/test_infogan.py
+    settings["info_weight"] = None
     return settings
 
 

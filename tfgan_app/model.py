@@ -30,6 +30,15 @@ generator takes ``[z, labels]``. The discriminator takes ``[x, labels]`` when it
 with the ``acgan`` loss it takes ``x`` alone and returns ``(logits, class_logits)``. Generated
 examples use the labels of the real minibatch they are compared with.
 
+InfoGAN
+-------
+A generator with a categorical code (:mod:`tfgan_app.builders.infogan`; the run setting
+``categorical_code``) reads a code ``c = argmax(z[:, :K])`` from its latent vector, and the
+discriminator returns ``(logits, code_logits)``. Both losses then add
+``info_weight x CE(c, code_logits(G(z)))`` (Chen et al. 2016: the variational lower bound of
+``I(c; G(z, c))`` up to the constant ``log K``; TF-GAN's ``mutual_information_penalty``), and
+the mean cross-entropy is logged as ``info_loss``. Real data is never asked for a code.
+
 Distributed and mixed-precision training
 ----------------------------------------
 Build and ``compile`` the model inside ``strategy.scope()`` (``compile`` builds both
@@ -55,6 +64,7 @@ import tensorflow as tf
 from tfgan_app import losses as losses_lib
 from tfgan_app import remedies, replication, sampling
 from tfgan_app.augment import AugmentedTraining
+from tfgan_app.builders.infogan import code_size
 from tfgan_app.keras_workarounds import KerasFitWorkarounds
 from tfgan_app.options import TrainingOptions, active_penalties
 from tfgan_app.randomness import SeededTraining
@@ -147,6 +157,7 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         num_classes = None if num_classes in (None, 0) else int(num_classes)
         self._check_generator(generator, latent_dim, num_classes)
+        self.code_size = self._check_code(generator, discriminator, num_classes)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
@@ -159,6 +170,8 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         # |grad G| of the unscaled generator loss (per replica): tfgan_app.doctor's signal
         self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
+        # InfoGAN: CE(c, Q(G(z))) of the categorical code (only with one)
+        self.info_loss_tracker = keras.metrics.Mean(name="info_loss")
         self.ema_generator = None
         self._init_augmentation()  # tfgan_app.augment: p, its metrics, its saved state
         # Both sub-models are built; mark the wrapper built so fit() (also under a strategy)
@@ -181,6 +194,24 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
             raise ValueError(f"num_classes={num_classes} needs a conditional generator "
                              f"with inputs [z, labels]; it has {len(g_inputs)} input(s)")
 
+    @staticmethod
+    def _check_code(generator, discriminator, num_classes) -> int:
+        """The generator's categorical code size (0: none); refuse a discriminator without
+        the matching code head, or a conditional model with a code."""
+        size = code_size(generator)
+        if not size:
+            return 0
+        if num_classes is not None:
+            raise ValueError("a categorical code (InfoGAN) is for unconditional GANs; this "
+                             f"model has num_classes={num_classes}")
+        outs = list(discriminator.outputs or [])
+        if len(outs) != 2 or outs[1].shape[-1] != size:
+            raise ValueError(f"the generator has a categorical code of {size} values, so the "
+                             "discriminator must return [logits, code_logits [B, "
+                             f"{size}]] (tfgan_app.builders.with_code_head); it returns "
+                             f"{[tuple(o.shape) for o in outs]}")
+        return size
+
     # ------------------------------------------------------------------ Keras plumbing
 
     def call(self, inputs, training=False):
@@ -190,7 +221,9 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
-                self.d_fake_tracker, self.g_grad_norm_tracker, *self.augment_metrics()]
+                self.d_fake_tracker, self.g_grad_norm_tracker,
+                *([self.info_loss_tracker] if getattr(self, "code_size", 0) else []),
+                *self.augment_metrics()]
 
     @property
     def d_conditional(self) -> bool:
@@ -228,8 +261,17 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         if self.gan_loss.needs_aux and self.num_classes is None:
             raise ValueError("the 'acgan' loss needs a conditional model (num_classes) whose "
                              "discriminator returns (logits, class_logits)")
+        if opts.info_weight is not None and not self.code_size:
+            raise ValueError("info_weight is InfoGAN's weight and needs a generator with a "
+                             "categorical code (setting categorical_code, or "
+                             "tfgan_app.builders.with_categorical_code)")
+        if self.code_size and self.gan_loss.needs_aux:
+            raise ValueError("the 'acgan' loss needs class labels; a categorical code "
+                             "(InfoGAN) is for unconditional GANs")
         # The loss's options are inside its config: one source of truth when reloaded.
         self.options = opts.replace(loss=self.gan_loss.get_config(), loss_options={})
+        self._info_weight = (1.0 if opts.info_weight is None else opts.info_weight
+                             ) if self.code_size else 0.0
         self.d_optimizer, self.g_optimizer = gan_optimizers(
             d_optimizer, g_optimizer, self._computes_in_float16(),
             self.discriminator.trainable_variables, self.generator.trainable_variables)
@@ -345,7 +387,7 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         x = self._d_inputs(x) if training else x
         call = call or (lambda inputs: self.discriminator(inputs, training=training))
         out = call([x, labels] if self.d_conditional else x)
-        if self.gan_loss.needs_aux:
+        if self.gan_loss.needs_aux or self.code_size:
             logits, class_logits = out
             return tf.cast(logits, tf.float32), tf.cast(class_logits, tf.float32)
         if isinstance(out, (list, tuple)):
@@ -367,13 +409,15 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         Returns ``(loss, d_real_logits, d_fake_logits)``; the loss includes the penalties.
         """
         batch = tf.shape(real)[0]
-        fake = self.generator(self._g_inputs(self._noise(batch), labels), training=training)
+        z = self._noise(batch)
+        fake = self.generator(self._g_inputs(z, labels), training=training)
         fake = tf.cast(fake, real.dtype)
         d_real, cls_real = self._d_forward(real, labels, training)
         d_fake, cls_fake = self._d_forward(fake, labels, training)
         g_real, g_fake = self._global_logits(d_real, d_fake)
         loss = self.gan_loss.discriminator_loss(g_real, g_fake,
                                                 **self._loss_ctx(labels, cls_real, cls_fake))
+        loss += self._info_term(z, cls_fake)
         for penalty in self._penalties:  # tfgan_app.penalties, in registration order
             loss += penalty(self, real, fake, labels)
         return loss, d_real, d_fake
@@ -381,12 +425,25 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
     def generator_loss(self, real, labels, training=True):
         """Generator loss on one batch: fresh noise, the real batch's labels. A scalar."""
         batch = tf.shape(real)[0]
-        fake = self.generator(self._g_inputs(self._noise(batch), labels), training=training)
-        return self.adversarial_generator_loss(real, tf.cast(fake, real.dtype), labels, training)
+        z = self._noise(batch)
+        fake = self.generator(self._g_inputs(z, labels), training=training)
+        return self.adversarial_generator_loss(real, tf.cast(fake, real.dtype), labels, training,
+                                               z=z)
 
-    def adversarial_generator_loss(self, real, fake, labels, training=True):
+    def _info_term(self, z, code_logits):
+        """InfoGAN's ``info_weight x CE(c(z), code_logits)`` (0 without a categorical code);
+        the cross-entropy is logged as ``info_loss``."""
+        if not self.code_size:
+            return 0.0
+        ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            sampling.categorical_code(z, self.code_size), code_logits))
+        self.info_loss_tracker.update_state(ce)
+        return self._info_weight * ce
+
+    def adversarial_generator_loss(self, real, fake, labels, training=True, z=None):
         """The loss pair's generator loss for generated ``fake`` (through the unrolled
-        discriminator when that remedy is on). A scalar."""
+        discriminator when that remedy is on), plus InfoGAN's term for the latent vectors
+        ``z`` of ``fake`` when the generator has a categorical code. A scalar."""
         call = None
         if self.options.unrolled_steps > 0 and training:
             call = self._unrolled_discriminator(real, fake, labels)
@@ -395,8 +452,9 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         d_real = (self._d_forward(real, labels, training, call)[0]
                   if self.gan_loss.name == "relativistic" else d_fake)
         d_real, d_fake = self._global_logits(d_real, d_fake)
-        return self.gan_loss.generator_loss(d_real, d_fake,
+        loss = self.gan_loss.generator_loss(d_real, d_fake,
                                             **self._loss_ctx(labels, None, cls_fake))
+        return loss if z is None else loss + self._info_term(z, cls_fake)
 
     def _unrolled_discriminator(self, real, fake, labels):
         """The discriminator after ``unrolled_steps`` differentiable steps on its loss against

@@ -182,6 +182,10 @@ _CORE = (
            "smooth D's real labels by **0.25** unless `label_smoothing=0`)", "loss"),
     Option("d_steps", 1, integer(1), "k: discriminator updates per generator update "
            "(Algorithm 1)", "loss"),
+    Option("info_weight", None, number(0, optional=True), "InfoGAN's lambda: weight of the "
+           "mutual-information term CE(c, Q(G(z))) in both losses, for a generator with a "
+           "categorical code (setting `categorical_code`); None: 1 there (the paper's)",
+           "loss"),
     Option("weight_clip", None, number(0, open_min=True, optional=True),
            "clip D's weights to [-c, c] after each update (WGAN); None: off", "remedy"),
     Option("ema_decay", None, number(0, 1, open_min=True, open_max=True, optional=True),
@@ -301,6 +305,9 @@ RUN_SETTINGS = (
     Option("latent_dim", 64, integer(1), "size of z", "networks"),
     Option("num_classes", None, integer(1, optional=True), "classes of a conditional model; "
            "None: unconditional", "networks"),
+    Option("categorical_code", 0, integer(0), "InfoGAN: a uniform categorical code of K "
+           "values in z's first K entries, which G reads and a head of D predicts "
+           "(`tfgan_app.builders.infogan`; unconditional GANs); 0: none", "networks"),
     Option("generator", {"builder": "mlp"}, builder_spec, '`{"builder": NAME, **kwargs}` '
            "(`tfgan_app.builders.build`)", "networks"),
     Option("discriminator", {"builder": "mlp"}, builder_spec, "same, for the discriminator",

@@ -24,6 +24,24 @@ def latent_vectors(n: int, latent_dim: int, seed: int) -> tf.Tensor:
                                       seed=tf.constant([int(seed), 0], tf.int64))
 
 
+def categorical_code(z, size: int) -> tf.Tensor:
+    """InfoGAN's categorical code carried by latent vectors: ``argmax(z[:, :size])``,
+    ``int32 [B]`` (:mod:`tfgan_app.builders.infogan`). For ``z ~ N(0, I)`` each of the
+    ``size`` values has probability ``1 / size``."""
+    return tf.argmax(z[:, :size], axis=-1, output_type=tf.int32)
+
+
+def with_code(z, codes, size: int) -> tf.Tensor:
+    """``z`` with its categorical code set to ``codes`` (``int [B]``, each in
+    ``[0, size)``), the continuous entries ``z[:, size:]`` kept: the code entries become
+    ``one_hot(codes)``, whose argmax is the code."""
+    z = tf.convert_to_tensor(z, tf.float32)
+    codes = np.asarray(codes).reshape(-1)
+    if codes.shape[0] != z.shape[0] or codes.min() < 0 or codes.max() >= size:
+        raise ValueError(f"expected {z.shape[0]} codes in [0, {size}), got {codes.tolist()}")
+    return tf.concat([tf.one_hot(codes, size, dtype=z.dtype), z[:, size:]], axis=-1)
+
+
 def random_seed() -> int:
     """A fresh seed in ``[0, 2**31 - 1)`` for callers that passed ``seed=None``."""
     return int(np.random.default_rng().integers(0, 2**31 - 1))

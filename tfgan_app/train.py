@@ -79,9 +79,11 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
                          f"{info['num_classes']} classes")
     shapes = {"data_shape": tuple(info["data_shape"]), "num_classes": num_classes,
               "source_shape": info.get("source_shape")}  # source: image-to-image pairs
+    code = int(settings.get("categorical_code") or 0)  # InfoGAN (tfgan_app.builders.infogan)
     gen = builders.build("generator", settings["generator"],
-                         latent_dim=int(settings["latent_dim"]), **shapes)
-    disc = builders.build("discriminator", settings["discriminator"], **shapes)
+                         latent_dim=int(settings["latent_dim"]), categorical_code=code, **shapes)
+    disc = builders.build("discriminator", settings["discriminator"], categorical_code=code,
+                          **shapes)
     if info.get("unpaired"):  # G: A -> B must take A's images (CycleGAN builds F alike)
         got = (tuple(gen.inputs[0].shape[1:]), tuple(gen.outputs[0].shape[1:]))
         want = tuple(tuple(info["domain_shapes"][k]) for k in "ab")

@@ -5,7 +5,9 @@
 * ``dcgan_*``: Radford et al.'s DCGAN (and the TensorFlow tutorial's layer sizes), any H, W
   divisible by 4, 1 or 3 channels;
 * ``conditional_dcgan_*``: label embedding into G, projection (or concatenation) in D, or an
-  auxiliary classifier head (AC-GAN).
+  auxiliary classifier head (AC-GAN);
+* ``with_categorical_code`` / ``with_code_head``: InfoGAN's categorical code around any
+  unconditional generator and discriminator (:mod:`tfgan_app.builders.infogan`).
 
 In preset settings a builder is named by its registry key: ``toy``, ``mlp``, ``dcgan``,
 ``conditional_dcgan`` (``{"builder": NAME, **kwargs}``; see :func:`build`).
@@ -16,6 +18,12 @@ from tfgan_app.builders.conditional import (  # noqa: F401
     conditional_dcgan_generator,
 )
 from tfgan_app.builders.dcgan import dcgan_discriminator, dcgan_generator  # noqa: F401
+from tfgan_app.builders.infogan import (  # noqa: F401
+    CategoricalCode,
+    code_size,
+    with_categorical_code,
+    with_code_head,
+)
 
 from tfgan_app.builders.mlp import Maxout, mlp_discriminator, mlp_generator  # noqa: F401
 from tfgan_app.builders.packing import Pack, packed_discriminator, packed_shape  # noqa: F401
@@ -70,7 +78,7 @@ def pack_degree(spec: dict | None) -> int:
 
 
 def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=None,
-          source_shape=None):
+          source_shape=None, categorical_code: int = 0):
     """Build a generator (``role="generator"``) or discriminator from a preset spec.
 
     ``spec`` is ``{"builder": NAME, **kwargs}``; ``data_shape`` the shape of one example
@@ -79,7 +87,20 @@ def build(role: str, spec: dict, *, data_shape, latent_dim=None, num_classes=Non
     A discriminator spec may add ``"pack": m`` (PacGAN): the builder's network is built for
     ``m`` samples concatenated along the last axis and wrapped by
     :func:`packed_discriminator` (unconditional discriminators only).
+    ``categorical_code=K`` (InfoGAN): the generator reads a code of ``K`` values from ``z``
+    and the discriminator gains the code head (:mod:`tfgan_app.builders.infogan`).
     """
+    if categorical_code:
+        if num_classes or source_shape is not None:
+            raise ValueError("categorical_code (InfoGAN) applies to unconditional noise-to-"
+                             "image GANs; got " + ("num_classes" if num_classes
+                                                   else "an image-to-image run"))
+        if pack_degree(spec) > 1:
+            raise ValueError("categorical_code (InfoGAN) and 'pack' (PacGAN) do not combine: "
+                             "the code head would judge m samples at once")
+        net = build(role, spec, data_shape=data_shape, latent_dim=latent_dim)
+        return (with_categorical_code(net, categorical_code) if role == "generator"
+                else with_code_head(net, categorical_code))
     spec = dict(spec)
     name = spec.pop("builder", None)
     pack = pack_degree(spec)

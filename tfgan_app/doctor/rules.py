@@ -202,8 +202,10 @@ def remedy(name: str, context: dict) -> dict:
         # the ring/grid presets' recipe (tfgan_app/presets.py): PacGAN packing (doubled if
         # already packed); a generator no faster than D (one faster hops from mode to mode);
         # learning rates decayed over the run (each mode sharpens); one-sided label smoothing
-        # for a sigmoid loss without it
-        fix = {"discriminator.pack": 2 * int(context.get("pack") or 1)}
+        # for a sigmoid loss without it. (Not packing with InfoGAN's categorical code: its
+        # code head reads one sample, a packed D sees m; tfgan_app.builders.build refuses it.)
+        fix = ({} if context.get("categorical_code")
+               else {"discriminator.pack": 2 * int(context.get("pack") or 1)})
         if g_lr > d_lr:
             fix["g_lr"] = d_lr
         if context.get("lr_decay", "none") in (None, "none"):
@@ -396,6 +398,7 @@ def context_from_settings(settings: dict) -> dict:
     return {"loss": loss or "modified", "d_lr": settings.get("d_lr"),
             "g_lr": settings.get("g_lr"), "epochs": settings.get("epochs"),
             "pack": (settings.get("discriminator") or {}).get("pack") or 1,
+            "categorical_code": settings.get("categorical_code") or 0,
             "smoothing": (settings.get("loss_options") or {}).get("label_smoothing"),
             "lr_decay": settings.get("lr_decay"),
             "since": (fixes[-1].get("resumed_from") or 0) if fixes else 0}
