@@ -4,8 +4,12 @@ Usage:
   python benchmarks/augmentation.py digits [--seeds 0,1,2,3,4] [--variants none,aug]
   python benchmarks/augmentation.py cgan [--seeds 0]
   python benchmarks/augmentation.py mnist [--seeds 0] [--sizes 500,2000,8000]
-  python benchmarks/augmentation.py throughput --variants none,diffaugment,ada
-        (images/s with and without, one process, alternated, medians of 5)
+  python benchmarks/augmentation.py throughput --variants info,info_diffaugment,info_ada
+        (images/s with and without, one process, alternated, medians of 5; ratios to the
+        first variant)
+  python benchmarks/augmentation.py cli_time [--repeats 3]
+        (``tfgan-app train`` of the default preset against its recipe before InfoGAN's code,
+        launch to exit, alternated fresh processes)
   python benchmarks/augmentation.py probe --keep DIR (sampling probes on runs kept by --keep)
 
 ``digits``: the default preset (``digits-dcgan``) trained as ``tfgan-app train`` does, once per
@@ -93,6 +97,10 @@ VARIANTS.update({
     "info": {**_CODE, "augment": None},
     "info_ada": {**_CODE, "augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
     "info_diffaugment": {**_CODE, "augment": "diffaugment"},
+    # screened on seed 0 beside the preset's info_weight 0.5: the paper's weight 1, and a
+    # 20-value code (two codes a digit class, more styles within each class)
+    "info_w1": {**_CODE, "augment": None, "info_weight": 1.0},
+    "info_k20": {"categorical_code": 20, "latent_dim": 52, "augment": None},
 })
 
 
@@ -136,12 +144,19 @@ def _save(payload):
     if payload.get("sampling_probes"):
         lines += ["## digits, sampling probes on kept runs (no retraining)\n",
                   table(payload["sampling_probes"], _PROBE_COLUMNS), ""]
-    if payload.get("throughput"):
-        tp = payload["throughput"]
-        lines += [f"## throughput: digits-dcgan fit, images/s (medians of {tp['repeats']}, "
-                  f"alternated in one process; {tp['machine']['cpu']}, load average "
-                  f"{tp['load_average'][0]:.2f} at the end)\n",
-                  table(tp["rows"], ["variant", "images_per_s", "vs_none", "runs"]), ""]
+    for key in ("throughput", "throughput_no_code"):
+        if payload.get(key):
+            tp = payload[key]
+            lines += [f"## {key}: digits-dcgan fit, images/s (medians of {tp['repeats']}, "
+                      f"alternated in one process; {tp['machine']['cpu']}, load average "
+                      f"{tp['load_average'][0]:.2f} at the end)\n",
+                      table(tp["rows"], ["variant", "images_per_s", "vs_none", "runs"]), ""]
+    if payload.get("cli_time"):
+        ct = payload["cli_time"]
+        lines += [f"## cli_time: `tfgan-app train` launch to exit, seconds (medians of "
+                  f"{ct['repeats']}, alternated; {ct['machine']['cpu']})\n",
+                  table(ct["rows"], ["recipe", "epochs", "median_seconds", "vs_before",
+                                     "runs"]), ""]
     lines += [NOTES, ""]
     for k in ("floor", "logreg"):
         if k in payload:
@@ -383,15 +398,17 @@ def run_mnist(variants, seeds, sizes, epochs_images, filters=None):
 
 
 def run_throughput(variants, steps=220, repeats=5):
-    """Images/s of digits-dcgan's training step (``fit``, the preset's settings) without and
-    with each augmentation ``variant``, in one process: the models built and warmed up once,
-    then timed in alternation ``repeats`` times; medians, and the ratio to ``none``."""
+    """Images/s of digits-dcgan's training step (``fit``, the preset's settings) for each
+    ``variant``, in one process: the models built and warmed up once, then timed in alternation
+    ``repeats`` times; medians, and the ratio to the first variant (``vs_none``: the one without
+    augmentation, ``none`` before InfoGAN's code, ``info`` since)."""
     import statistics
 
     from tfgan_app import train
 
     fits = {}
-    for v in ["none"] + [v for v in variants if v != "none"]:
+    base_variant = variants[0]
+    for v in variants:
         settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
                                                  VARIANTS[v])
         ds, info = train.make_dataset(settings)
@@ -409,22 +426,62 @@ def run_throughput(variants, steps=220, repeats=5):
     for _ in range(repeats):
         for v, fn in fits.items():
             runs[v].append(fn())
-    base = statistics.median(runs["none"])
+    base = statistics.median(runs[base_variant])
     rows = [{"variant": v, "images_per_s": statistics.median(r), "vs_none":
              statistics.median(r) / base, "runs": [round(x, 1) for x in r]}
             for v, r in runs.items()]
     print(table(rows, ["variant", "images_per_s", "vs_none"]))
     payload = _load()
-    payload["throughput"] = {"machine": machine(), "load_average": os.getloadavg(),
-                             "repeats": repeats, "rows": rows}
+    key = "throughput_no_code" if base_variant == "none" else "throughput"
+    payload[key] = {"machine": machine(), "load_average": os.getloadavg(),
+                    "repeats": repeats, "rows": rows}
+    _save(payload)
+
+
+#: ``tfgan-app train`` arguments of the default recipe before issue #16's InfoGAN code
+BEFORE_INFOGAN = ["--epochs", "800", "--set", "categorical_code=0", "--set", "latent_dim=32",
+                  "--set", "info_weight=null"]
+
+
+def run_cli_time(repeats=3):
+    """``tfgan-app train`` (the default preset, as the README runs it) launch to exit, against
+    the default recipe before InfoGAN's code (``BEFORE_INFOGAN``), alternated ``repeats``
+    times in fresh processes; medians. Needs a quiet machine."""
+    import statistics
+    import subprocess
+
+    recipes = {"before (800 epochs, no code)": BEFORE_INFOGAN, "now (the preset)": []}
+    runs = {name: [] for name in recipes}
+    for _ in range(repeats):
+        for name, extra in recipes.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "tfgan_app.cli", "train", "--out",
+                                os.path.join(tmp, "run"), "--quiet", *extra], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                runs[name].append(time.perf_counter() - t0)
+                print(name, round(runs[name][-1], 1), flush=True)
+    before = statistics.median(runs["before (800 epochs, no code)"])
+    rows = [{"recipe": name, "epochs": 800 if recipes[name] else None,
+             "median_seconds": statistics.median(r), "vs_before": statistics.median(r) / before,
+             "runs": [round(x, 1) for x in r]} for name, r in runs.items()]
+    from tfgan_app import presets
+
+    rows[1]["epochs"] = presets.get("digits-dcgan")["epochs"]
+    print(table(rows, ["recipe", "epochs", "median_seconds", "vs_before", "runs"]))
+    payload = _load()
+    payload["cli_time"] = {"machine": machine(), "load_average": os.getloadavg(),
+                           "repeats": repeats, "rows": rows}
     _save(payload)
     return rows
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", choices=["digits", "cgan", "mnist", "throughput", "probe"])
+    p.add_argument("part", choices=["digits", "cgan", "mnist", "throughput", "probe",
+                                    "cli_time"])
     p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--repeats", type=int, default=3, help="cli_time: runs of each recipe")
     p.add_argument("--variants", default="none,aug")
     p.add_argument("--sizes", default="500,2000,8000")
     p.add_argument("--mnist-images", type=int, default=400_000,
@@ -446,6 +503,9 @@ def main(argv=None):
         return
     if args.part == "throughput":
         run_throughput(variants)
+        return
+    if args.part == "cli_time":
+        run_cli_time(args.repeats)
         return
     if args.part == "mnist":
         run_mnist(variants, seeds, [int(s) for s in args.sizes.split(",")], args.mnist_images,

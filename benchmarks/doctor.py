@@ -18,8 +18,8 @@ the first third of the run and no other diagnosis fires:
 3. ``d_lr_50x``: the digits preset with a discriminator learning rate 50x the preset's
    (``oscillation`` or ``divergence`` expected);
 4. ``overfit``: the digits preset on a 64-image subset without augmentation, planned for
-   4,800 epochs (6x the preset's 800; 4,800 steps of batch 64, a quarter of the preset's
-   17,600) and stopped at the first diagnosis, as ``--doctor fix`` stops it (Python API:
+   4,800 epochs (6x the 800 the preset had when the case was set; 4,800 steps of batch 64,
+   a quarter of its 17,600) and stopped at the first diagnosis, as ``--doctor fix`` stops it (Python API:
    ``tg.callbacks.Doctor`` with the held-out test split). (At 1,200 epochs D's held-out gap
    passes the 1.0 threshold only at epoch ~720, past the first third: the case is a run
    several times longer than the preset, as issue #17 describes it.)
@@ -37,7 +37,8 @@ its 78,000) has not spread over the 25 modes yet: a diagnosis there is not a fal
 the full recipe.
 
 ``--full`` runs the healthy presets at their own full recipes instead (the preset's epochs and
-data: the ring and grid's 100,000 points for 200 epochs, digits-dcgan's 800 epochs,
+data: the ring and grid's 100,000 points for 200 epochs, digits-dcgan's epochs (800 in the
+recorded rows, before the preset's InfoGAN code; 600 since),
 digits-cgan's 300; the MNIST presets on ``../shared/data/mnist``, the real MNIST test set),
 recorded as ``PRESET:full``; ``--healthy-seed-list 3,4`` picks the seeds (to split the work
 over several processes; ``--combine`` merges the parts seed by seed). These are the false

@@ -163,8 +163,9 @@ def test_discriminator_overfitting_fires_above_its_threshold():
 
 
 def test_a_harmless_gap_between_training_and_held_out_data_is_not_named():
-    """The digits-dcgan preset's D judges held-out digits 0.3 -> 0.7 of the way towards
-    generated ones over its 800 epochs while its samples keep improving (benchmarks/doctor.py):
+    """The digits-dcgan preset's D (800 epochs, before its InfoGAN code) judges held-out digits
+    0.3 -> 0.7 of the way towards generated ones while its samples keep improving
+    (benchmarks/doctor.py):
     not a failure. Past 1 -- unseen real data rejected like generated data -- it is."""
     h = healthy()
     h["doctor_overfit"] = np.linspace(0.3, 0.7, E).tolist()
