@@ -264,7 +264,8 @@ class GANModel(AugmentedTraining, SeededTraining, KerasFitWorkarounds, keras.Mod
         if opts.info_weight is not None and not self.code_size:
             raise ValueError("info_weight is InfoGAN's weight and needs a generator with a "
                              "categorical code (setting categorical_code, or "
-                             "tfgan_app.builders.with_categorical_code)")
+                             "tfgan_app.builders.with_categorical_code); without a code, "
+                             "leave it unset (--set info_weight=null)")
         if self.code_size and self.gan_loss.needs_aux:
             raise ValueError("the 'acgan' loss needs class labels; a categorical code "
                              "(InfoGAN) is for unconditional GANs")

@@ -307,7 +307,8 @@ RUN_SETTINGS = (
            "None: unconditional", "networks"),
     Option("categorical_code", 0, integer(0), "InfoGAN: a uniform categorical code of K "
            "values in z's first K entries, which G reads and a head of D predicts "
-           "(`tfgan_app.builders.infogan`; unconditional GANs); 0: none", "networks"),
+           "(`tfgan_app.builders.infogan`; unconditional GANs; image-to-image runs, which have no "
+           "z, ignore it); 0: none", "networks"),
     Option("generator", {"builder": "mlp"}, builder_spec, '`{"builder": NAME, **kwargs}` '
            "(`tfgan_app.builders.build`)", "networks"),
     Option("discriminator", {"builder": "mlp"}, builder_spec, "same, for the discriminator",

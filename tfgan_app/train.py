@@ -79,7 +79,10 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
                          f"{info['num_classes']} classes")
     shapes = {"data_shape": tuple(info["data_shape"]), "num_classes": num_classes,
               "source_shape": info.get("source_shape")}  # source: image-to-image pairs
-    code = int(settings.get("categorical_code") or 0)  # InfoGAN (tfgan_app.builders.infogan)
+    # InfoGAN's code (tfgan_app.builders.infogan) lives in z: image-to-image runs have no z and
+    # ignore it, as they ignore latent_dim (e.g. the default preset's code with --dataset pairs:)
+    kind = kinds.kind_of(info, num_classes=num_classes)
+    code = int(settings.get("categorical_code") or 0) if kind.make_model is None else 0
     gen = builders.build("generator", settings["generator"],
                          latent_dim=int(settings["latent_dim"]), categorical_code=code, **shapes)
     disc = builders.build("discriminator", settings["discriminator"], categorical_code=code,
@@ -95,7 +98,7 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
                 "and B of one height and width; dataset_options image_size sets both)")
     if policy:
         disc = distribute.float32_outputs(disc)
-    gan = kinds.kind_of(info, num_classes=num_classes).build_model(gen, disc, settings)
+    gan = kind.build_model(gen, disc, settings)
 
     d_steps_total = _run_d_steps(settings, info)
     g_steps_total = max(1, -(-d_steps_total // int(settings["d_steps"])))
@@ -114,9 +117,11 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
         return keras.optimizers.Adam(lr, beta_1=float(settings["beta_1"]),
                                      beta_2=float(settings["beta_2"]))
 
+    compile_kwargs = options.compile_kwargs(settings)
+    if kind.make_model is not None:  # image-to-image: no z, no code, no InfoGAN weight
+        compile_kwargs.pop("info_weight", None)
     gan.compile(d_optimizer=adam(settings["d_lr"], d_steps_total),
-                g_optimizer=adam(settings["g_lr"], g_steps_total),
-                **options.compile_kwargs(settings))
+                g_optimizer=adam(settings["g_lr"], g_steps_total), **compile_kwargs)
     return gan
 
 
