@@ -31,6 +31,13 @@ def categorical_code(z, size: int) -> tf.Tensor:
     return tf.argmax(z[:, :size], axis=-1, output_type=tf.int32)
 
 
+def code_vector(z, codes, size: int) -> tf.Tensor:
+    """``[one_hot(codes, size), z[:, size:]]``: what a generator with a categorical code reads
+    in place of ``z`` (its code layer passes ``categorical_code(z, size)``), and a latent
+    vector whose code is ``codes``."""
+    return tf.concat([tf.one_hot(codes, size, dtype=z.dtype), z[:, size:]], axis=-1)
+
+
 def with_code(z, codes, size: int) -> tf.Tensor:
     """``z`` with its categorical code set to ``codes`` (``int [B]``, each in
     ``[0, size)``), the continuous entries ``z[:, size:]`` kept: the code entries become
@@ -39,7 +46,7 @@ def with_code(z, codes, size: int) -> tf.Tensor:
     codes = np.asarray(codes).reshape(-1)
     if codes.shape[0] != z.shape[0] or codes.min() < 0 or codes.max() >= size:
         raise ValueError(f"expected {z.shape[0]} codes in [0, {size}), got {codes.tolist()}")
-    return tf.concat([tf.one_hot(codes, size, dtype=z.dtype), z[:, size:]], axis=-1)
+    return code_vector(z, codes, size)
 
 
 def random_seed() -> int:

@@ -24,9 +24,8 @@ it use the code. No labels are read: the codes are found, not given.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
-from tfgan_app.sampling import categorical_code
+from tfgan_app.sampling import categorical_code, code_vector
 
 
 @keras.saving.register_keras_serializable(package="tfgan_app")
@@ -38,8 +37,7 @@ class CategoricalCode(keras.layers.Layer):
         self.size = int(size)
 
     def call(self, z):
-        code = tf.one_hot(categorical_code(z, self.size), self.size, dtype=z.dtype)
-        return tf.concat([code, z[:, self.size:]], axis=-1)
+        return code_vector(z, categorical_code(z, self.size), self.size)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
