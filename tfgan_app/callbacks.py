@@ -294,7 +294,9 @@ def write_scalars(writer, rows, cache: dict) -> None:
     for tags, group in groups.items():
         fn = cache.get((id(writer), tags))
         if fn is None:
-            @tf.function(autograph=False)
+            # one trace per set of tags, whatever the number of rows (no retracing warnings)
+            @tf.function(autograph=False, input_signature=[
+                tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(tags)], tf.float32)])
             def fn(steps, values, tags=tags):
                 with writer.as_default():
                     def body(i):

@@ -198,7 +198,8 @@ class Doctor(keras.callbacks.Callback):
             clf = self.classifier
             names = [layer.name for layer in clf.layers]
             f_layer = clf.get_layer("features") if "features" in names else clf.layers[-2]
-            self._feature_model = keras.Model(clf.inputs, [f_layer.output, clf.outputs[0]])
+            # its one input itself (a list of one warns when called with a tensor)
+            self._feature_model = keras.Model(clf.inputs[0], [f_layer.output, clf.outputs[0]])
         batches = {name: None if x is None else tf.constant(x)
                    for name, x in (("real", self.real), ("held", self.held_out))}
         feature_model = self._feature_model

@@ -293,7 +293,8 @@ def keras_extractor(model, feature_layer="penultimate", logits_layer=-1, preproc
             l_layer = _layer_output(model, logits_layer, "logits_layer")
             outputs.append(l_layer.output)
             softmax = _is_softmax(l_layer)
-        fmodel = keras.Model(inputs, outputs)
+        # a single input as itself (a list of one warns when called with a tensor)
+        fmodel = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
 
     @tf.function(reduce_retracing=True)
     def run(x):
