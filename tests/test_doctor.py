@@ -60,6 +60,12 @@ def test_vanishing_gradients_fires_below_its_thresholds_only():
     # a Wasserstein critic's score is no probability: the gradient ratio alone decides
     assert names(_vanishing(r * 0.5, 5.0), {**ctx, "loss": "wasserstein"}) == [
         "vanishing_gradients"]
+    # ... unless a gradient penalty holds D's gradient near norm 1 (WGAN-GP): G's falls from a
+    # first-epoch peak taken before the penalty holds, and that is no failure
+    wgan_gp = {**ctx, "loss": "wasserstein", "gradient_penalty": 10.0}
+    assert names(_vanishing(r * 0.5, 5.0), wgan_gp) == []
+    assert rules.context_from_settings({"loss": "wasserstein", "gradient_penalty": 10.0})[
+        "gradient_penalty"] == 10.0
 
 
 def test_patience_and_warmup():
