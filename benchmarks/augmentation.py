@@ -102,9 +102,8 @@ VARIANTS.update({
     "info_k20": {**_CODE20, "augment": None},
     "info_k20_ada": {**_CODE20, "augment": "ada", "ada_target": 0.6, "ada_kimg": 100},
     "info_k20_diffaugment": {**_CODE20, "augment": "diffaugment"},
-    # finer codes (3 or 4 a digit class on average): a class that wins one code fewer loses
-    # 1/30 or 1/40 of the samples instead of 1/20 (the smallest class share, stop 32)
-    "info_k30": {"categorical_code": 30, "latent_dim": 62, "augment": None},
+    # a finer code (4 a digit class on average): a class that wins one code fewer loses 1/40
+    # of the samples instead of 1/20 (the smallest class share, stop 32; see NOTES)
     "info_k40": {"categorical_code": 40, "latent_dim": 72, "augment": None},
 })
 
