@@ -742,3 +742,32 @@ def test_the_doctor_watches_without_changing_training():
 
     on, off = weights("on"), weights("off")
     assert all(np.array_equal(a, b) for a, b in zip(on, off))
+
+
+def test_cifar10_preset_without_an_offline_image_source_is_judged_on_losses_and_gradients(
+        tmp_path):
+    """CIFAR-10 needs a download, so its real images are not there for the doctor: the
+    cifar10-dcgan recipe (here on CIFAR-shaped 32x32 RGB images from a folder, which has no
+    real-image source either) is watched on its losses and G's gradient only, and a short
+    run gets its signals and no diagnosis."""
+    from PIL import Image
+
+    from tfgan_app import train
+    from tfgan_app.utils import read_json
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(64):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            folder / f"{i:02d}.png")
+    assert _doctor_batches(f"folder:{folder}") == (None, None, None)
+    settings = train.resolve_settings("cifar10-dcgan", dataset=f"folder:{folder}", epochs=3,
+                                      batch_size=16, seed=0, plot_every=1000, backup_every=1000)
+    out = str(tmp_path / "run")
+    train.train(settings, out, verbose=0)
+    history = read_json(os.path.join(out, "history.json"))
+    assert len(history["doctor_grad_ratio"]) == 3 and len(history["doctor_oscillation"]) == 3
+    assert not any(k in history for k in ("doctor_diversity", "doctor_classes",
+                                          "doctor_overfit"))
+    assert read_json(os.path.join(out, "report.json"))["diagnoses"] == []
