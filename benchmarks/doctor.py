@@ -189,7 +189,7 @@ def judge(expected, result) -> dict:
 
 def _summary_signals(history):
     keep = ("g_grad_norm", "d_fake", "doctor_grad_ratio", "doctor_modes", "doctor_modes_hq",
-            "doctor_quality", "doctor_classes", "doctor_diversity", "doctor_overfit",
+            "doctor_quality", "doctor_classes", "doctor_diversity", "doctor_overfit", "doctor_copying",
             "doctor_oscillation", "doctor_swing", "doctor_probe", "d_loss")
     out = {k: [round(float(v), 4) for v in history[k]] for k in keep if k in history}
     return _probed_only(out)

@@ -182,6 +182,73 @@ def test_a_harmless_gap_between_training_and_held_out_data_is_not_named():
     assert h["doctor_overfit"][found[0]["epoch"] - 1] > 1.0
 
 
+def test_overfitting_needs_the_independent_judge_to_tell_samples_from_unseen_real_data():
+    """Past 1, D's held-out gap is named only where the data-copying rate (an independent
+    judge, in the classifier's features) tells G's samples from unseen real data: farther from
+    the training images (the 64-digit case: 0.24-0.27) or nearer (G copies). A generator as
+    good as the data (0.5: the InfoGAN preset's 0.50-0.54) drives the gap to 1 whatever D
+    learns, and is not named."""
+    band = THRESHOLDS["overfit_copying"]
+    h = healthy()
+    h["doctor_overfit"] = [0.05] * 30 + [THRESHOLDS["overfit"] * 1.2] * (E - 30)
+    h["doctor_copying"] = [0.5 + 0.9 * band] * E
+    assert names(h) == []
+    h["doctor_copying"] = [0.5 - 0.9 * band] * E
+    assert names(h) == []
+    for copying, words in ((0.5 - 1.5 * band, "farther from"), (0.5 + 1.5 * band, "nearer to")):
+        h["doctor_copying"] = [copying] * E
+        found = diagnose(h, CTX)
+        assert [d["name"] for d in found] == ["discriminator_overfitting"], copying
+        assert found[0]["epoch"] == 31 and words in found[0]["message"], found[0]["message"]
+    # the judge alone names nothing: G's samples far from the data while D keeps its gap small
+    h["doctor_overfit"] = [0.5] * E
+    h["doctor_copying"] = [0.1] * E
+    assert names(h) == []
+
+
+def test_copying_rate_tells_copies_from_unseen_real_data_and_from_noise():
+    """``doctor_copying`` on the digits in the offline classifier's features: a generator
+    returning training images scores near 1, one returning unseen real digits about 0.5, noise
+    near 0."""
+    import tensorflow as tf
+
+    import tfgan_app as tg
+    from tfgan_app.evaluation.classifiers import digits_classifier
+
+    x, _ = tg.data.load_digits_arrays("train")
+    x = x[np.random.default_rng(0).permutation(len(x))].astype(np.float32)
+    # training data, the probe's held-out batch, and other digits D never saw (one
+    # distribution: the digits are stored writer by writer)
+    train_x, held, unseen = x[:1000], x[1000:1200], x[1200:1400]
+    noise = np.random.default_rng(0).uniform(-1, 1, held.shape).astype(np.float32)
+
+    class Stub:  # what the probe reads of a GANModel
+        latent_dim, num_classes, d_conditional = 4, None, False
+
+        def __init__(self, images):
+            self.generator = lambda z, training=False: tf.constant(images)
+
+        def _d_forward(self, x, labels, training=False):
+            return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], None
+
+    got = {}
+    for name, images in (("copies", train_x[300:500]), ("unseen", unseen), ("noise", noise)):
+        doc = tg.callbacks.Doctor(train_x, held, classifier=digits_classifier(), n=200,
+                                  verbose=False, share=None)
+        doc.set_model(Stub(images))
+        doc.on_train_begin()
+        got[name] = doc.probe()["doctor_copying"]
+    band = THRESHOLDS["overfit_copying"]
+    assert got["copies"] > 0.9, got
+    assert abs(got["unseen"] - 0.5) < band, got
+    assert got["noise"] < 0.5 - band, got
+    # without a classifier there is no judge (distances between pixels say little)
+    doc = tg.callbacks.Doctor(train_x, held, n=200, verbose=False, share=None)
+    doc.set_model(Stub(unseen))
+    doc.on_train_begin()
+    assert "doctor_copying" not in doc.probe()
+
+
 def test_image_quality_signal_is_the_confident_rate_over_the_real_batchs():
     """``doctor_quality`` for images: a generator that returns the real batch itself scores
     exactly 1; one that returns uniform noise far less (0.27: the offline digits classifier is
@@ -436,9 +503,14 @@ def test_doctor_takes_real_and_held_out_images_from_the_real_image_source(tmp_pa
     train_name, train_x = _digits_as_idx(tmp_path, "train", "train")
     _, test_x = _digits_as_idx(tmp_path, "t10k", "test")
     real, held, images = _doctor_batches(train_name)
-    assert real.shape == (128, 8, 8, 1) and images.reference_labels is not None
+    # the data-copying probe's reference: up to COPY_REFERENCE training images, the first 128
+    # of them the fixed real batch
+    from tfgan_app.doctor import COPY_REFERENCE
+
+    assert real.shape == (min(len(train_x), COPY_REFERENCE), 8, 8, 1)
+    assert images.reference_labels is not None
     assert _rows(real) <= _rows(train_x)  # drawn from the training file ...
-    assert len(_rows(real)) == 128 and not _rows(real) <= _rows(train_x[:128])  # ... shuffled
+    assert len(_rows(real[:128])) == 128 and not _rows(real[:128]) <= _rows(train_x[:128])
     np.testing.assert_array_equal(held, test_x[:128])  # the t10k twin: never trained on
 
     alone = tmp_path / "alone"  # a t10k file alone is halved: a run on it trains on both halves
@@ -470,7 +542,7 @@ def test_doctor_probes_diversity_classes_and_overfitting_on_idx_images(tmp_path,
     train.train(settings, out, verbose=0)
     history = read_json(os.path.join(out, "history.json"))
     for key in ("doctor_diversity", "doctor_classes", "doctor_quality", "doctor_overfit",
-                "doctor_d_accuracy"):
+                "doctor_copying", "doctor_d_accuracy"):
         assert len(history[key]) == 4 and all(np.isfinite(history[key])), key
     # a generator of 4 epochs covers some digits' classes, and spreads in feature space
     assert 0 < history["doctor_diversity"][-1] and 0 < history["doctor_classes"][-1] <= 1

@@ -13,8 +13,10 @@ diagnosis                      evidence                                    remed
                                                                            and the rest of the
                                                                            ring/grid recipe
 ``oscillation``                D's loss jumping from epoch to epoch        ``d_lr`` / 10
-``discriminator_overfitting``  D judges held-out real data like fakes      ``augment=ada``,
-                                                                           ``ada_target=0.6``
+``discriminator_overfitting``  D judges held-out real data like fakes,     ``augment=ada``,
+                               and an independent judge (the data-copying  ``ada_target=0.6``
+                               rate) tells G's samples from unseen real
+                               data
 ``divergence``                 NaN/inf, or exploding losses or             ``d_lr``, ``g_lr``
                                ``|grad G|``: training stops                / 10
 =============================  ==========================================  =====================
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfgan_app.doctor.callback import SHARE, Doctor, DoctorStop
+from tfgan_app.doctor.callback import COPY_REFERENCE, SHARE, Doctor, DoctorStop
 from tfgan_app.doctor.rules import (DIAGNOSES, PROBES, THRESHOLDS, context_from_settings,
                                     diagnose, probe_every, remedy, remedy_text)
 
@@ -79,7 +81,8 @@ def _real_and_held_out(settings: dict, info: dict, n: int):
     if tuple(images.reference.shape[1:]) != tuple(info["data_shape"]):  # resized, cropped
         return None, None, None
     rng = np.random.default_rng(0)
-    real = images.reference[rng.permutation(len(images.reference))[:n]]
+    # the first n are the fixed real batch; the data-copying probe measures distances to all
+    real = images.reference[rng.permutation(len(images.reference))[:max(n, COPY_REFERENCE)]]
     held = images.heldout[:n] if _held_out_unseen(settings, images) else None
     return real, held, images
 

@@ -26,6 +26,9 @@ SHARE = 0.02
 #: D's mean logit margin between real and generated data below which the overfitting signal
 #: is 0 (a ratio of two small differences is noise).
 MIN_MARGIN = 0.5
+#: Training examples the data-copying probe measures nearest-neighbour distances to (the
+#: first ones of ``real``; the fixed real batch is the first ``n`` of them).
+COPY_REFERENCE = 2_048
 
 
 class DoctorStop(RuntimeError):
@@ -45,6 +48,25 @@ def _pairwise_mean(x: np.ndarray) -> float:
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
     n = len(x)
     return float(np.sqrt(d2).sum() / max(n * (n - 1), 1))
+
+
+def _nearest_distance(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Each row of ``x``'s Euclidean distance to its nearest row of ``ref``."""
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    ref = np.asarray(ref, np.float64).reshape(len(ref), -1)
+    d2 = np.sum(x * x, 1)[:, None] + np.sum(ref * ref, 1)[None, :] - 2.0 * x @ ref.T
+    return np.sqrt(np.maximum(d2.min(1), 0.0))
+
+
+def copying_rate(d_generated: np.ndarray, d_held_out: np.ndarray) -> float:
+    """The probability that a generated example lies nearer to its nearest training example
+    than a held-out real example does to its own (ties count half): the Mann-Whitney
+    statistic of Meehan et al.'s data-copying test (2020) over the whole sample. 0.5: G's
+    samples are as near the training set as unseen real data; above: G reproduces its
+    training examples; below: its samples are farther from the data than real ones."""
+    g = np.asarray(d_generated, np.float64)[:, None]
+    h = np.asarray(d_held_out, np.float64)[None, :]
+    return float(np.mean(g < h) + 0.5 * np.mean(g == h))
 
 
 def _share_covered(labels: np.ndarray, k: int) -> float:
@@ -132,6 +154,8 @@ class Doctor(keras.callbacks.Callback):
         self._next_probe = 0
         self.n = int(n)
         self.real = None if real is None else np.asarray(real[:self.n], np.float32)
+        self.reference = None if real is None else np.asarray(real[:COPY_REFERENCE],
+                                                                np.float32)
         self.held_out = None if held_out is None else np.asarray(held_out[:self.n], np.float32)
         self.modes = None if modes is None else np.asarray(modes, np.float64)
         self.mode_std = None if mode_std is None else float(mode_std)
@@ -177,11 +201,22 @@ class Doctor(keras.callbacks.Callback):
         self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
             feats, logits = (self.real, None) if self._feature_model is None else (
-                np.asarray(t) for t in self._feature_model(self.real, training=False))
+                np.asarray(t) for t in self._feature_model(self.real))
             self._real_spread = _pairwise_mean(feats)
             if logits is not None:
                 self._real_confident = _confident_rate(logits)
+            if self.held_out is not None and self._feature_model is not None:
+                # the data-copying probe's fixed distances (in a classifier's features only:
+                # distances between raw pixels say little about which images are alike)
+                self._ref_features = self._features(self.reference)
+                self._held_nearest = _nearest_distance(self._features(self.held_out),
+                                                       self._ref_features)
         self.seconds += time.perf_counter() - t0
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in the classifier's features (512 at a time)."""
+        return np.concatenate([np.asarray(self._feature_model(x[i:i + 512])[0])
+                               for i in range(0, len(x), 512)])
 
     # ------------------------------------------------------------------ probes
 
@@ -195,11 +230,15 @@ class Doctor(keras.callbacks.Callback):
         labels = None if k is None else tf.constant(np.arange(self.n, dtype=np.int32) % k)
         self._feature_model = None
         if self.classifier is not None and self.modes is None:
-            clf = self.classifier
-            names = [layer.name for layer in clf.layers]
-            f_layer = clf.get_layer("features") if "features" in names else clf.layers[-2]
-            # its one input itself (a list of one warns when called with a tensor)
-            self._feature_model = keras.Model(clf.inputs[0], [f_layer.output, clf.outputs[0]])
+            from tfgan_app.evaluation.extractors import tap_layers
+
+            # its penultimate (or "features") layer and its logits, as the evaluation taps them
+            tapped, _, softmax = tap_layers(self.classifier)
+
+            def features_and_logits(x):
+                f, lg = tapped(x, training=False)
+                return f, (keras.ops.log(keras.ops.maximum(lg, 1e-30)) if softmax else lg)
+            self._feature_model = features_and_logits
         batches = {name: None if x is None else tf.constant(x)
                    for name, x in (("real", self.real), ("held", self.held_out))}
         feature_model = self._feature_model
@@ -221,7 +260,7 @@ class Doctor(keras.callbacks.Callback):
                 if batches["held"] is not None:
                     out["d_held"] = d_mean_logits(batches["held"])
             if feature_model is not None:
-                out["features"], out["logits"] = feature_model(out["fake"], training=False)
+                out["features"], out["logits"] = feature_model(out["fake"])
             return out
         return probe
 
@@ -251,6 +290,9 @@ class Doctor(keras.callbacks.Callback):
         elif self.real is not None:
             feats = got.get("features", fake)
             out["doctor_diversity"] = _pairwise_mean(feats) / max(self._real_spread, 1e-12)
+            if getattr(self, "_held_nearest", None) is not None:
+                out["doctor_copying"] = copying_rate(
+                    _nearest_distance(feats, self._ref_features), self._held_nearest)
             if "logits" in got:
                 logits = got["logits"]
                 out["doctor_classes"] = _share_covered(logits.argmax(-1), logits.shape[-1])

@@ -32,6 +32,12 @@ Signals (keys of the history; the model logs the first five, the doctor adds the
   logits on a fixed training batch, a held-out real batch and the generated batch: 0 when D
   judges unseen real data like its training data, 1 when it judges it like generated data
   (the ADA paper's overfitting picture, Karras et al. 2020, fig. 1);
+* ``doctor_copying`` (images with a classifier and held-out data): the probability that a
+  generated example lies nearer (in the classifier's features) to its nearest training example
+  than a held-out real example does -- Meehan et al.'s data-copying statistic (2020): 0.5 when
+  G's samples are as near the training set as unseen real data, below when they are farther
+  (worse than real), above when G reproduces its training examples; the independent judge
+  that tells D's overfitting from a generator as good as the data;
 * ``doctor_oscillation``: the mean epoch-to-epoch change of ``d_loss`` over the last
   ``window`` epochs, relative to its mean magnitude;
 * ``doctor_swing`` (sigmoid losses): the mean epoch-to-epoch change of D's verdict on generated
@@ -86,6 +92,17 @@ THRESHOLDS = {
     # confident rate; the 64-digit case of benchmarks/doctor.py passes 1 by epoch ~770 and
     # reaches 1.7. benchmarks/results/doctor.md)
     "overfit": 1.0,
+    # ... and, where doctor_copying is measured, G's samples told apart from unseen real data
+    # by that independent judge: doctor_copying below 0.5 - this (D ranks samples above real
+    # data that lie nearer the data than they do) or above 0.5 + this (G copies the training
+    # set D memorised). Within the band G's samples are as near the training data as unseen
+    # real data, and D's gap is what a generator as good as the data produces: with a perfect
+    # G, D can tell its samples from training data only by memorising the training data, and
+    # the ratio is 1 whatever D learns. 0.1 is 5 standard deviations of the statistic between
+    # two real samples (0.50 +- 0.02 over 30 random splits of the digits, 200 against 200).
+    # (The 64-digit case: 0.24-0.27 when r_v passes 1; the digits-dcgan preset, r_v 0.86-0.99
+    # at epoch 600: 0.50-0.54. benchmarks/results/doctor.md)
+    "overfit_copying": 0.1,
     # divergence (finite; training stops unless the doctor is off): a loss magnitude above
     # this ...
     "divergence_loss": 1e3,
@@ -381,12 +398,23 @@ def diagnose(history: dict, context: dict | None = None, thresholds: dict | None
                                   f"(> {_fmt(t['oscillation_swing'])} names it) from epoch to "
                                   f"epoch over {w} epochs")
 
+    def overfitting(j):
+        copying = _get(h, "doctor_copying", j)
+        return h["doctor_overfit"][j] > t["overfit"] and (
+            copying is None or abs(copying - 0.5) > t["overfit_copying"])
+
     if "doctor_overfit" in h:
-        i = _streak(h, lambda j: h["doctor_overfit"][j] > t["overfit"], start, patience)
+        i = _streak(h, overfitting, start, patience)
         if i is not None:
+            copying = _get(h, "doctor_copying", i)
+            judge = "" if copying is None else (
+                f", while G's samples lie {'nearer to' if copying > 0.5 else 'farther from'} "
+                f"the training images than unseen real images do (copying rate "
+                f"{_fmt(copying)}, outside 0.5 +- {_fmt(t['overfit_copying'])}"
+                + ("; G reproduces the training set D memorised)" if copying > 0.5 else ")"))
             add("discriminator_overfitting", i,
                 f"D judges held-out real data {_fmt(h['doctor_overfit'][i])} of the way from "
-                f"its training data to generated data (> {_fmt(t['overfit'])})")
+                f"its training data to generated data (> {_fmt(t['overfit'])}){judge}")
     diverged = [d["epoch"] for d in found if d["name"] == "divergence"]
     if diverged:  # after a divergence the other signals mean nothing
         found = [d for d in found if d["name"] == "divergence" or d["epoch"] < diverged[0]]

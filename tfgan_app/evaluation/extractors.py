@@ -236,37 +236,23 @@ def _layer_output(model, ref, what):
                          f"{[lyr.name for lyr in model.layers]}") from None
 
 
-def keras_extractor(model, feature_layer="penultimate", logits_layer=-1, preprocess=None,
-                    name: str | None = None, info: dict | None = None) -> FeatureExtractor:
-    """A :class:`FeatureExtractor` from any built ``keras.Model`` taking images.
+def _inputs(model):
+    try:
+        return model.inputs
+    except (AttributeError, ValueError):
+        return None
 
-    Args:
-      model: ``keras.Model`` with one image input ``[B, H, W, C]``.
-      feature_layer: layer name or index whose output gives the features; ``"penultimate"``
-        (default) means the layer before ``logits_layer`` -- or, for the offline classifiers,
-        the layer named ``features``. ``None``: the model output itself is the feature vector
-        and there are no logits.
-      logits_layer: layer name or index for the logits (default: the output layer). If that
-        layer ends in a softmax, ``log(p)`` is returned (same classifier score). ``None``: no
-        logits (no IS / class coverage).
-      preprocess: optional ``f(tensor [B, H, W, C] in [-1, 1]) -> model input``.
-      name: label for reports; info: extra facts to record.
 
-    Returns:
-      :class:`FeatureExtractor` (input shape from the model when fully defined).
-
-    Raises:
-      ValueError: model without a functional graph (subclassed and unbuilt) or unknown layers.
-    """
+def tap_layers(model, feature_layer="penultimate", logits_layer=-1):
+    """``(fmodel, has_logits, softmax)``: a ``keras.Model`` on ``model``'s input giving
+    ``[features, logits]`` (``feature_layer`` / ``logits_layer`` as in :func:`keras_extractor`),
+    whether it gives logits, and whether those "logits" are a softmax's probabilities. Shared
+    by the evaluation's extractors and the training doctor's probes."""
     import keras
-    import tensorflow as tf
 
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model; got {type(model).__name__}")
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
+    inputs = _inputs(model)
     if feature_layer is None:
         fmodel, has_logits, softmax = model, False, False
     else:
@@ -295,6 +281,36 @@ def keras_extractor(model, feature_layer="penultimate", logits_layer=-1, preproc
             softmax = _is_softmax(l_layer)
         # a single input as itself (a list of one warns when called with a tensor)
         fmodel = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
+
+    return fmodel, has_logits, softmax
+
+
+def keras_extractor(model, feature_layer="penultimate", logits_layer=-1, preprocess=None,
+                    name: str | None = None, info: dict | None = None) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` from any built ``keras.Model`` taking images.
+
+    Args:
+      model: ``keras.Model`` with one image input ``[B, H, W, C]``.
+      feature_layer: layer name or index whose output gives the features; ``"penultimate"``
+        (default) means the layer before ``logits_layer`` -- or, for the offline classifiers,
+        the layer named ``features``. ``None``: the model output itself is the feature vector
+        and there are no logits.
+      logits_layer: layer name or index for the logits (default: the output layer). If that
+        layer ends in a softmax, ``log(p)`` is returned (same classifier score). ``None``: no
+        logits (no IS / class coverage).
+      preprocess: optional ``f(tensor [B, H, W, C] in [-1, 1]) -> model input``.
+      name: label for reports; info: extra facts to record.
+
+    Returns:
+      :class:`FeatureExtractor` (input shape from the model when fully defined).
+
+    Raises:
+      ValueError: model without a functional graph (subclassed and unbuilt) or unknown layers.
+    """
+    import tensorflow as tf
+
+    fmodel, has_logits, softmax = tap_layers(model, feature_layer, logits_layer)
+    inputs = _inputs(model)
 
     @tf.function(reduce_retracing=True)
     def run(x):
