@@ -105,6 +105,9 @@ VARIANTS.update({
     # a finer code (4 a digit class on average): a class that wins one code fewer loses 1/40
     # of the samples instead of 1/20 (the smallest class share, stop 32; see NOTES)
     "info_k40": {"categorical_code": 40, "latent_dim": 72, "augment": None},
+    # both: the finer code for the class shares, ADA for FID (stop 33)
+    "info_k40_ada": {"categorical_code": 40, "latent_dim": 72, "augment": "ada",
+                     "ada_target": 0.6, "ada_kimg": 100},
 })
 
 
