@@ -182,6 +182,22 @@ def test_a_harmless_gap_between_training_and_held_out_data_is_not_named():
     assert h["doctor_overfit"][found[0]["epoch"] - 1] > 1.0
 
 
+class _StubGAN:
+    """What the doctor's probe reads of a GANModel: a generator returning fixed ``images``
+    and a D scoring each image by its mean pixel."""
+    latent_dim, num_classes, d_conditional = 4, None, False
+
+    def __init__(self, images):
+        import tensorflow as tf
+
+        self.generator = lambda z, training=False: tf.constant(images)
+
+    def _d_forward(self, x, labels, training=False):
+        import tensorflow as tf
+
+        return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], None
+
+
 def test_overfitting_needs_the_independent_judge_to_tell_samples_from_unseen_real_data():
     """Past 1, D's held-out gap is named only where the data-copying rate (an independent
     judge, in the classifier's features) tells G's samples from unseen real data: farther from
@@ -210,8 +226,6 @@ def test_copying_rate_tells_copies_from_unseen_real_data_and_from_noise():
     """``doctor_copying`` on the digits in the offline classifier's features: a generator
     returning training images scores near 1, one returning unseen real digits about 0.5, noise
     near 0."""
-    import tensorflow as tf
-
     import tfgan_app as tg
     from tfgan_app.evaluation.classifiers import digits_classifier
 
@@ -222,20 +236,11 @@ def test_copying_rate_tells_copies_from_unseen_real_data_and_from_noise():
     train_x, held, unseen = x[:1000], x[1000:1200], x[1200:1400]
     noise = np.random.default_rng(0).uniform(-1, 1, held.shape).astype(np.float32)
 
-    class Stub:  # what the probe reads of a GANModel
-        latent_dim, num_classes, d_conditional = 4, None, False
-
-        def __init__(self, images):
-            self.generator = lambda z, training=False: tf.constant(images)
-
-        def _d_forward(self, x, labels, training=False):
-            return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], None
-
     got = {}
     for name, images in (("copies", train_x[300:500]), ("unseen", unseen), ("noise", noise)):
         doc = tg.callbacks.Doctor(train_x, held, classifier=digits_classifier(), n=200,
                                   verbose=False, share=None)
-        doc.set_model(Stub(images))
+        doc.set_model(_StubGAN(images))
         doc.on_train_begin()
         got[name] = doc.probe()["doctor_copying"]
     band = THRESHOLDS["overfit_copying"]
@@ -244,7 +249,7 @@ def test_copying_rate_tells_copies_from_unseen_real_data_and_from_noise():
     assert got["noise"] < 0.5 - band, got
     # without a classifier there is no judge (distances between pixels say little)
     doc = tg.callbacks.Doctor(train_x, held, n=200, verbose=False, share=None)
-    doc.set_model(Stub(unseen))
+    doc.set_model(_StubGAN(unseen))
     doc.on_train_begin()
     assert "doctor_copying" not in doc.probe()
 
@@ -253,8 +258,6 @@ def test_image_quality_signal_is_the_confident_rate_over_the_real_batchs():
     """``doctor_quality`` for images: a generator that returns the real batch itself scores
     exactly 1; one that returns uniform noise far less (0.27: the offline digits classifier is
     confident on some noise images, as convnets are)."""
-    import tensorflow as tf
-
     import tfgan_app as tg
     from tfgan_app.evaluation.classifiers import digits_classifier
 
@@ -262,20 +265,11 @@ def test_image_quality_signal_is_the_confident_rate_over_the_real_batchs():
     real = real[:128].astype(np.float32)
     noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
 
-    class Stub:  # what the probe reads of a GANModel
-        latent_dim, num_classes, d_conditional = 4, None, False
-
-        def __init__(self, images):
-            self.generator = lambda z, training=False: tf.constant(images)
-
-        def _d_forward(self, x, labels, training=False):
-            return tf.reduce_mean(x, axis=[1, 2, 3])[:, None], None
-
     got = {}
     for name, images in (("real", real), ("noise", noise)):
         doc = tg.callbacks.Doctor(real, real, classifier=digits_classifier(), n=128,
                                   verbose=False, share=None)
-        doc.set_model(Stub(images))
+        doc.set_model(_StubGAN(images))
         doc.on_train_begin()
         got[name] = doc.probe()["doctor_quality"]
     assert got["real"] == pytest.approx(1.0)
