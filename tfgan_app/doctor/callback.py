@@ -218,23 +218,28 @@ class Doctor(keras.callbacks.Callback):
         self.context = self._context()
         self._probe_fn = self._compile_probe()
         if self.real is not None and self.modes is None:
-            feats, logits = (self.real, None) if self._feature_model is None else (
-                np.asarray(t) for t in self._feature_model(self.real))
-            self._real_spread = _pairwise_mean(feats)
-            if logits is not None:
+            feats, logits = self.real, None
+            if self._feature_model is not None:
+                # the fixed real batch is the reference set's head: one pass serves both
+                copying = self.held_out is not None and len(self.reference) >= len(self.real)
+                feats, logits = self._features(self.reference if copying else self.real)
+                if copying:
+                    # the data-copying probe's fixed distances (in a classifier's features
+                    # only: distances between raw pixels say little about which images are
+                    # alike)
+                    self._ref_features = feats
+                    self._held_nearest = _nearest_distance(self._features(self.held_out)[0],
+                                                           feats)
+                feats, logits = feats[:len(self.real)], logits[:len(self.real)]
                 self._real_confident = _confident_rate(logits)
-            if self.held_out is not None and self._feature_model is not None:
-                # the data-copying probe's fixed distances (in a classifier's features only:
-                # distances between raw pixels say little about which images are alike)
-                self._ref_features = self._features(self.reference)
-                self._held_nearest = _nearest_distance(self._features(self.held_out),
-                                                       self._ref_features)
+            self._real_spread = _pairwise_mean(feats)
         self.seconds += time.perf_counter() - t0
 
-    def _features(self, x: np.ndarray) -> np.ndarray:
-        """``x`` in the classifier's features (512 at a time)."""
-        return np.concatenate([np.asarray(self._feature_model(x[i:i + 512])[0])
-                               for i in range(0, len(x), 512)])
+    def _features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` in the classifier's features, and its logits (512 images at a time)."""
+        parts = [[np.asarray(t) for t in self._feature_model(x[i:i + 512])]
+                 for i in range(0, len(x), 512)]
+        return tuple(np.concatenate(p) for p in zip(*parts))
 
     # ------------------------------------------------------------------ probes
 
