@@ -51,8 +51,10 @@ over its peak.
 
 ``--overhead EPOCHS`` times the digits preset (its own settings, bookkeeping included) with
 the doctor on against off in one process: alternated, ``--repeats`` times each after a warm-up
-pair; the ratio of the medians, the doctor's own share of the time, the load average beside
-them. Run it on a quiet machine; ``--quick`` (a smoke run) writes to the temporary directory.
+pair; the ratio of the medians (and the median of each pair's ratio), the doctor's own share
+of the time, the load average beside them, recorded under ``overhead[EPOCHS]`` (600: the
+preset's own length; 100: a short run, where the one-off set-up weighs more). Run it on a
+quiet machine; ``--quick`` (a smoke run) writes to the temporary directory.
 
 Writes benchmarks/results/doctor.{json,md}.
 """
@@ -255,7 +257,11 @@ def overhead(epochs: int = 100, repeats: int = 5, preset: str = "digits-dcgan") 
                 times[mode].append(took)
     on, off = statistics.median(times["on"]), statistics.median(times["off"])
     return {"preset": preset, "epochs": epochs, "repeats": repeats, "seconds": times,
-            "ratio_of_medians": on / off, "doctor_share_median": statistics.median(own)}
+            "ratio_of_medians": on / off,
+            # each "on" run against the "off" run just before it: drift between pairs cancels
+            "ratio_of_pairs_median": statistics.median(
+                a / b for a, b in zip(times["on"], times["off"])),
+            "doctor_share_median": statistics.median(own)}
 
 
 def _save_part(args, induced, healthy, fixes):
@@ -405,10 +411,11 @@ def main(argv=None):
     if args.overhead:
         path = os.path.join(RESULTS, "doctor.json")
         result = json.load(open(path)) if os.path.isfile(path) else {}
-        result["overhead"] = {**overhead(args.overhead, args.repeats), "cpu": cpu_name(),
-                              "load_average": os.getloadavg()}
+        got = {**overhead(args.overhead, args.repeats), "cpu": cpu_name(),
+               "load_average": os.getloadavg()}
+        result.setdefault("overhead", {})[str(args.overhead)] = got  # one record per length
         print("wrote", write("doctor", result, quick=args.quick))
-        print(json.dumps(result["overhead"], indent=2))
+        print(json.dumps(got, indent=2))
         return
     if args.combine:
         result = {"induced": {}, "healthy": {}, "fix": {}}
