@@ -177,7 +177,7 @@ def _save(payload):
                   table(ct["rows"], ["recipe", "epochs", "median_seconds", "vs_before",
                                      "runs"]), ""]
     lines += [NOTES, ""]
-    for k in ("floor", "logreg"):
+    for k in ("floor", "logreg", "mnist_floor"):
         if k in payload:
             lines.append(f"{k}: {json.dumps(payload[k])}\n")
     tmp = os.path.join(RESULTS, f"{NAME}.md.tmp")
@@ -383,6 +383,13 @@ def run_mnist(variants, seeds, sizes, epochs_images, filters=None):
     ext = classifier_extractor(clf)
     feats = lambda a: ext(a).features  # noqa: E731
     held_f = feats(heldout)
+    payload = _load()  # the scale of the FIDs below: real digits against the same held-out set
+    payload.setdefault("mnist_floor", {}).update({str(n): {
+        "fid_real_vs_heldout": frechet_distance(feats(x[:n]), held_f),
+        "kid_real_vs_heldout": kernel_distance(feats(x[:n]), held_f)["kid"],
+        "confident_rate_real": confident_rate(classify(x[:n], clf)[1])} for n in sizes})
+    payload["mnist_floor"]["heldout_confident_rate"] = confident_rate(classify(heldout, clf)[1])
+    _save(payload)
     for size in sizes:
         for variant in variants:
             for seed in seeds:
