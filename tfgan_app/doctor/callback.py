@@ -220,16 +220,17 @@ class Doctor(keras.callbacks.Callback):
         if self.real is not None and self.modes is None:
             feats, logits = self.real, None
             if self._feature_model is not None:
+                copying = self.held_out is not None
                 # the fixed real batch is the reference set's head: one pass serves both
-                copying = self.held_out is not None and len(self.reference) >= len(self.real)
-                feats, logits = self._features(self.reference if copying else self.real)
+                whole = copying and len(self.reference) >= len(self.real)
+                feats, logits = self._features(self.reference if whole else self.real)
                 if copying:
                     # the data-copying probe's fixed distances (in a classifier's features
                     # only: distances between raw pixels say little about which images are
                     # alike)
-                    self._ref_features = feats
+                    self._ref_features = feats if whole else self._features(self.reference)[0]
                     self._held_nearest = _nearest_distance(self._features(self.held_out)[0],
-                                                           feats)
+                                                           self._ref_features)
                 feats, logits = feats[:len(self.real)], logits[:len(self.real)]
                 self._real_confident = _confident_rate(logits)
             self._real_spread = _pairwise_mean(feats)
