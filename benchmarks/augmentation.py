@@ -384,10 +384,12 @@ def run_mnist(variants, seeds, sizes, epochs_images, filters=None):
     feats = lambda a: ext(a).features  # noqa: E731
     held_f = feats(heldout)
     payload = _load()  # the scale of the FIDs below: real digits against the same held-out set
-    payload.setdefault("mnist_floor", {}).update({str(n): {
-        "fid_real_vs_heldout": frechet_distance(feats(x[:n]), held_f),
-        "kid_real_vs_heldout": kernel_distance(feats(x[:n]), held_f)["kid"],
-        "confident_rate_real": confident_rate(classify(x[:n], clf)[1])} for n in sizes})
+    for n in sizes:
+        real_f = feats(x[:n])
+        payload.setdefault("mnist_floor", {})[str(n)] = {
+            "fid_real_vs_heldout": frechet_distance(real_f, held_f),
+            "kid_real_vs_heldout": kernel_distance(real_f, held_f)["kid"],
+            "confident_rate_real": confident_rate(classify(x[:n], clf)[1])}
     payload["mnist_floor"]["heldout_confident_rate"] = confident_rate(classify(heldout, clf)[1])
     _save(payload)
     for size in sizes:
