@@ -65,6 +65,11 @@ POLICIES = {"diffaugment": ("color", "translation", "cutout"),
 _XINT_MAX, _SCALE_STD, _ANISO_STD, _XFRAC_STD = 0.125, 0.2, 0.2, 0.125
 _BRIGHTNESS_STD, _CONTRAST_STD, _SATURATION_STD = 0.2, 0.5, 1.0
 _TRANSLATION_RATIO, _CUTOUT_SIZE = 0.125, 0.5
+#: Uniform draws per image each op takes (its gate first, then its parameters): one
+#: ``[B, sum]`` draw serves a whole policy (:func:`augment`).
+_WIDTH = {**dict.fromkeys(("xflip", "rotate90", "xint", "scale", "aniso", "xfrac"), 3),
+          "rotate": 4, **dict.fromkeys(ADA_COLOUR, 2), "color": 6, "translation": 3,
+          "cutout": 3}
 
 
 def policy_ops(policy) -> tuple:
@@ -111,11 +116,6 @@ def _matrix(rows):
     return tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)
 
 
-def _affine(a, b, c, d, tx, ty):
-    zero, one = tf.zeros_like(a), tf.ones_like(a)
-    return _matrix([[a, b, tx], [c, d, ty], [zero, zero, one]])
-
-
 def _reflect(c, n: int):
     """Coordinates reflected into ``[0, n - 1]`` (reflection padding without edge repeat)."""
     if n == 1:
@@ -155,62 +155,87 @@ def _warp(x, m):
 
 # --------------------------------------------------------------------------- the ops
 
+def _chain(mats):
+    """``mats[:, 0] @ mats[:, 1] @ ... @ mats[:, n - 1]`` for ``mats [B, n, k, k]``, as a
+    pairwise tree (``ceil(log2 n)`` batched matmuls instead of ``n - 1``)."""
+    while mats.shape[1] > 1:
+        if mats.shape[1] % 2:
+            eye = tf.eye(mats.shape[-1], batch_shape=[tf.shape(mats)[0], 1], dtype=mats.dtype)
+            mats = tf.concat([mats, eye], axis=1)
+        mats = tf.matmul(mats[:, 0::2], mats[:, 1::2])
+    return mats[:, 0]
+
+
+def _affines(params):
+    """``[B, n, 3, 3]`` affine matrices from ``n`` tuples ``(a, b, c, d, tx, ty)`` of ``[B]``
+    tensors (``[[a, b, tx], [c, d, ty], [0, 0, 1]]``), stacked once."""
+    a, b, c, d, tx, ty = (tf.stack(column, axis=1) for column in zip(*params))
+    zero, one = tf.zeros_like(a), tf.ones_like(a)
+    return _matrix([[a, b, tx], [c, d, ty], [zero, zero, one]])
+
+
 def _geometric(x, ops, p, uniform):
-    """ADA's blit and geometric ops as one affine warp (identity where not drawn)."""
+    """ADA's blit and geometric ops as one affine warp (identity where not drawn), in ADA's
+    order: ``xflip``, ``rotate90``, ``xint``, ``scale``, pre-rotation, ``aniso``,
+    post-rotation, ``xfrac``."""
     _, h, w, _ = x.shape
     size = tf.constant([w, h], tf.float32)
-    m = None
+    params = []
 
-    def then(m, a, b, c, d, tx, ty):
-        t = _affine(a, b, c, d, tx, ty)
-        return t if m is None else tf.matmul(m, t)
-
-    def rotation(m, theta):
+    def rotation(theta):
         cos, sin = tf.cos(theta), tf.sin(theta)
-        return then(m, cos, -sin, sin, cos, tf.zeros_like(theta), tf.zeros_like(theta))
+        return cos, -sin, sin, cos, tf.zeros_like(theta), tf.zeros_like(theta)
 
     p_rot = 1.0 - tf.sqrt(tf.maximum(1.0 - p, 0.0))
+    u_rot = uniform(_WIDTH["rotate"]) if "rotate" in ops else None
+
+    def rotate(i):  # ADA's pre- (i = 0) and post-rotation (i = 1), each with p_rot
+        gate = tf.cast(u_rot[:, 2 * i] < p_rot, tf.float32)
+        params.append(rotation(gate * (u_rot[:, 2 * i + 1] * 2 - 1) * math.pi))
+
     for op in ops:
         if op == "rotate":
-            for _ in range(2):  # before and after aniso, as ADA does
-                u = uniform(2)
-                gate = tf.cast(u[:, 0] < p_rot, tf.float32)
-                m = rotation(m, gate * (u[:, 1] * 2 - 1) * math.pi)
+            if "aniso" not in ops:  # both rotations together (nothing between them)
+                rotate(0)
+                rotate(1)
             continue
-        u = uniform(3)
+        u = uniform(_WIDTH[op])
         gate = tf.cast(u[:, 0] < p, tf.float32)
         one, zero = tf.ones_like(gate), tf.zeros_like(gate)
         if op == "xflip":
-            m = then(m, 1 - 2 * gate * tf.floor(u[:, 1] * 2), zero, zero, one, zero, zero)
+            params.append((1 - 2 * gate * tf.floor(u[:, 1] * 2), zero, zero, one, zero, zero))
         elif op == "rotate90":
-            m = rotation(m, gate * tf.floor(u[:, 1] * 4) * (math.pi / 2))
+            params.append(rotation(gate * tf.floor(u[:, 1] * 4) * (math.pi / 2)))
         elif op == "xint":
             t = tf.round((u[:, 1:] * 2 - 1) * _XINT_MAX * size) * gate[:, None]
-            m = then(m, one, zero, zero, one, t[:, 0], t[:, 1])
+            params.append((one, zero, zero, one, t[:, 0], t[:, 1]))
         elif op == "scale":
             s = _exp2(_normal(u[:, 1]) * _SCALE_STD * gate)
-            m = then(m, s, zero, zero, s, zero, zero)
+            params.append((s, zero, zero, s, zero, zero))
         elif op == "aniso":
+            if u_rot is not None:
+                rotate(0)
             s = _exp2(_normal(u[:, 1]) * _ANISO_STD * gate)
-            m = then(m, s, zero, zero, 1 / s, zero, zero)
+            params.append((s, zero, zero, 1 / s, zero, zero))
+            if u_rot is not None:
+                rotate(1)
         elif op == "xfrac":
             t = _normal(u[:, 1:]) * _XFRAC_STD * size * gate[:, None]
-            m = then(m, one, zero, zero, one, t[:, 0], t[:, 1])
-    return _warp(x, m)
+            params.append((one, zero, zero, one, t[:, 0], t[:, 1]))
+    return _warp(x, _chain(_affines(params)))
 
 
 def _ada_colour(x, ops, p, uniform):
     """ADA's colour ops as one matrix on ``[RGB, 1]``; on non-RGB images only brightness and
     contrast (``c (x + b)``)."""
     rgb = x.shape[-1] == 3
-    eye = tf.eye(4, batch_shape=[tf.shape(x)[0]])
-    m = eye
+    batch = tf.shape(x)[0]
+    eye = tf.eye(4, batch_shape=[batch])
     axis = np.r_[np.ones(3) / math.sqrt(3), 0.0].astype(np.float32)   # the luma axis
     outer = tf.constant(np.outer(axis, axis))
-    for op in ops:
-        if op in ("hue", "saturation") and not rgb:
-            continue  # needs 3 channels (module docstring)
-        u = uniform(2)
+    mats = []
+    for op in ops:  # hue and saturation come only with RGB (augment drops them otherwise)
+        u = uniform(_WIDTH[op])
         gate = tf.cast(u[:, 0] < p, tf.float32)[:, None, None]
         if op == "brightness":
             b = _normal(u[:, 1])[:, None, None] * _BRIGHTNESS_STD * gate
@@ -228,8 +253,9 @@ def _ada_colour(x, ops, p, uniform):
             s = _exp2(_normal(u[:, 1]) * _SATURATION_STD)[:, None, None]
             chroma = tf.linalg.diag(tf.constant([1.0, 1, 1, 0])) - outer
             t = eye + gate * (s - 1) * chroma
-        m = tf.matmul(t, m)
-    m = tf.cast(m, x.dtype)
+        mats.append(t)
+    # each op acts on the previous result: m = t_n @ ... @ t_1
+    m = tf.cast(_chain(tf.stack(mats[::-1], axis=1)), x.dtype)
     if rgb:
         out = tf.einsum("bij,bhwj->bhwi", m[:, :3, :3], x) + m[:, None, None, :3, 3]
     else:
@@ -239,7 +265,7 @@ def _ada_colour(x, ops, p, uniform):
 
 def _diff_color(x, p, uniform):
     """DiffAugment's ``color``: brightness, saturation, contrast, each with probability p."""
-    u = uniform(6)
+    u = uniform(_WIDTH["color"])
     gate = (u[:, :3] < p)[:, None, None, None, :]
     v = tf.cast(u[:, 3:], x.dtype)[:, None, None, None, :]
     y = x + (v[..., 0] - 0.5)
@@ -255,7 +281,7 @@ def _translation(x, p, uniform):
     """DiffAugment's ``translation``: integer shift in ``[-s, s]``, ``s = round(size / 8)``,
     zero padding."""
     _, h, w, _ = x.shape
-    u = uniform(3)
+    u = uniform(_WIDTH["translation"])
     gate = tf.cast(u[:, 0] < p, tf.int32)[:, None]
     shift = tf.constant([int(w * _TRANSLATION_RATIO + 0.5), int(h * _TRANSLATION_RATIO + 0.5)])
     t = (tf.cast(tf.floor(u[:, 1:] * tf.cast(2 * shift + 1, tf.float32)), tf.int32)
@@ -273,7 +299,7 @@ def _cutout(x, p, uniform):
     """Cutout (DeVries & Taylor 2017, as in both papers): a square of half the image's size at a
     uniform centre set to 0."""
     _, h, w, _ = x.shape
-    u = uniform(3)
+    u = uniform(_WIDTH["cutout"])
     gate = u[:, 0] < p
     cx, cy = u[:, 1, None, None], u[:, 2, None, None]
     ys = (tf.range(h, dtype=tf.float32)[None, :, None] + 0.5) / h
@@ -290,7 +316,8 @@ def augment(x, p, policy, uniform):
       x: images ``[B, H, W, C]`` (static ``H, W, C``), floating point, in ``[-1, 1]``.
       p: probability of each op, a float scalar (tensor or number) in ``[0, 1]``.
       policy: a policy string (:func:`policy_ops`) or a tuple of op names.
-      uniform: ``k -> float32 [B, k]`` in ``[0, 1)``: the random draws (one call per op).
+      uniform: ``k -> float32 [B, k]`` in ``[0, 1)``: the random draws, called once per
+        batch with ``k`` the policy's total (its columns are dealt out to the ops in order).
 
     Returns:
       ``x``'s shape and dtype, in ``[-1, 1]``; differentiable in ``x``. ``p = 0`` returns
@@ -299,7 +326,10 @@ def augment(x, p, policy, uniform):
     if x.shape.rank != 4 or None in x.shape[1:]:
         raise ValueError(f"augmentation needs images [B, H, W, C] of known size, got {x.shape}")
     ops = policy_ops(policy) if isinstance(policy, str) else tuple(policy)
+    if x.shape[-1] != 3:  # hue and saturation need RGB: skipped (module docstring)
+        ops = tuple(op for op in ops if op not in ("hue", "saturation"))
     p = tf.cast(p, tf.float32)
+    uniform = _dealer(uniform, sum(_WIDTH[op] for op in ops))
     geometric = [op for op in ops if op in GEOMETRIC]
     if geometric:
         x = _geometric(x, geometric, p, uniform)
@@ -313,6 +343,19 @@ def augment(x, p, policy, uniform):
     if "cutout" in ops:
         x = _cutout(x, p, uniform)
     return x
+
+
+def _dealer(uniform, total):
+    """One ``uniform(total)`` draw dealt out as ``take(k)`` slices, in call order (one random
+    op per batch instead of one per augmentation op)."""
+    u, used = uniform(total), [0]
+
+    def take(k):
+        used[0] += k
+        if used[0] > total:
+            raise AssertionError(f"augmentation draws exceed the {total} allotted")
+        return u[:, used[0] - k:used[0]]
+    return take
 
 
 def seeded_uniform(batch, seed):
