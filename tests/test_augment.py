@@ -84,6 +84,25 @@ class _FixedDraws(tg.GANModel):
         return 1.5 * tf.sin(1.3 * i + 0.7 * j + 2.1 * self._step())
 
 
+def test_ada_rotations_sandwich_the_anisotropic_scaling():
+    """ADA's order: pre-rotation, aniso, post-rotation (a rotation alone where aniso is off)."""
+    # draws: rotation [gate, angle, gate, angle], then aniso [gate, normal u, -]
+    u = [0.0, 0.75, 0.0, 0.625, 0.0, 0.9, 0.0]
+    m = A._geometric_matrix(("rotate", "aniso"), 1.0, A._dealer(_fixed(u), 7), (8, 8))
+
+    def rot(u):
+        t = (2 * u - 1) * np.pi
+        return np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    s = 2.0 ** (float(A._normal(tf.constant(0.9))) * 0.2)
+    aniso = np.diag([s, 1 / s, 1.0])
+    np.testing.assert_allclose(m.numpy()[0], rot(0.75) @ aniso @ rot(0.625), atol=1e-5)
+    # the two rotations do not commute with aniso: the order is what is being checked
+    assert not np.allclose(rot(0.75) @ aniso @ rot(0.625), rot(0.75) @ rot(0.625) @ aniso,
+                           atol=1e-3)
+    alone = A._geometric_matrix(("rotate",), 1.0, A._dealer(_fixed(u), 4), (8, 8))
+    np.testing.assert_allclose(alone.numpy()[0], rot(0.75) @ rot(0.625), atol=1e-5)
+
+
 def _image_gan(conditional=None, seed=0, cls=tg.GANModel, **compile_kw):
     keras.utils.set_random_seed(seed)
     if conditional is None:

@@ -175,11 +175,16 @@ def _affines(params):
 
 
 def _geometric(x, ops, p, uniform):
-    """ADA's blit and geometric ops as one affine warp (identity where not drawn), in ADA's
-    order: ``xflip``, ``rotate90``, ``xint``, ``scale``, pre-rotation, ``aniso``,
-    post-rotation, ``xfrac``."""
+    """ADA's blit and geometric ops as one affine warp (identity where not drawn)."""
     _, h, w, _ = x.shape
-    size = tf.constant([w, h], tf.float32)
+    return _warp(x, _geometric_matrix(ops, p, uniform, (w, h)))
+
+
+def _geometric_matrix(ops, p, uniform, size):
+    """``[B, 3, 3]``: the product of the drawn ops' matrices, in ADA's order: ``xflip``,
+    ``rotate90``, ``xint``, ``scale``, pre-rotation, ``aniso``, post-rotation, ``xfrac``
+    (``size``: the images' ``(width, height)``)."""
+    size = tf.constant(size, tf.float32)
     params = []
 
     def rotation(theta):
@@ -222,7 +227,7 @@ def _geometric(x, ops, p, uniform):
         elif op == "xfrac":
             t = _normal(u[:, 1:]) * _XFRAC_STD * size * gate[:, None]
             params.append((one, zero, zero, one, t[:, 0], t[:, 1]))
-    return _warp(x, _chain(_affines(params)))
+    return _chain(_affines(params))
 
 
 def _ada_colour(x, ops, p, uniform):
