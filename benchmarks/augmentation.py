@@ -310,10 +310,14 @@ def run_preset(part, preset, variants, seeds, overrides, keep=None):
             settings = train.presets.apply_overrides(settings, VARIANTS[variant])
             with tempfile.TemporaryDirectory() as tmp:
                 out = os.path.join(keep, f"{part}_{variant}_s{seed}") if keep else tmp
+                t0 = time.perf_counter()
                 result = train.train(settings, out, verbose=0)
+                seconds = time.perf_counter() - t0
             gan = result["gan"]
             row = {"part": part, "preset": preset, "variant": variant, "seed": seed,
                    "cpu": cpu_name(), "epochs": settings["epochs"], "overrides": overrides,
+                   # wall time of train.train (other jobs beside it slow it: a rough figure)
+                   "train_seconds": round(seconds, 1), "load_average": os.getloadavg()[0],
                    "settings": {k: settings[k] for k in ("augment", "augment_p", "ada_target",
                                                           "ada_kimg", "epochs",
                                                           "categorical_code", "info_weight",
