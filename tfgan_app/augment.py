@@ -29,8 +29,9 @@ order given, ops run in the order above (ADA's warp, ADA's colour, DiffAugment's
 ``p``. Images are ``[B, H, W, C]`` in ``[-1, 1]``; colour ops clip their output to ``[-1, 1]``
 with a straight-through gradient (D sees the data's range; G's gradient is not cut where a
 pixel saturates) -- the papers do not clip. All randomness is one ``U[0, 1)`` tensor
-``[B, k]`` per op from a ``uniform(k)`` callable: in training, the model's saved, per-replica
-stream (:meth:`AugmentedTraining.augment_uniform`, from ``next_seed()``).
+``[B, k]`` per batch from a ``uniform(k)`` callable, its columns dealt out to the ops (``k``
+the policy's total): in training, the model's saved, per-replica stream
+(:meth:`AugmentedTraining.augment_uniform`, from ``next_seed()``).
 
 **Adaptive p** (ADA): ``r_t = E[sign(D(x_real))]`` over the real images of the last
 ``ada_interval`` discriminator steps (all replicas), then ``p <- clip(p + sign(r_t - target)
