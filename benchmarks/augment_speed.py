@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import augmentation as A  # noqa: E402
 from _common import RESULTS, machine, table, write  # noqa: E402
 
 NAME = "augment_speed"
@@ -53,14 +53,6 @@ def _module_at(rev):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _median_alternated(fns, repeats):
-    runs = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            runs[k].append(fn())
-    return {k: (statistics.median(v), v) for k, v in runs.items()}
 
 
 def op_times(modules, repeats, calls=200):
@@ -93,7 +85,7 @@ def op_times(modules, repeats, calls=200):
                         step(x)
                     return (time.perf_counter() - t0) / calls * 1e6
                 fns[("x".join(map(str, shape[1:])), policy, version)] = timed
-    med = _median_alternated(fns, repeats)
+    med = A.alternated_medians(fns, repeats)
     rows = []
     for (shape, policy, version), (m, runs) in med.items():
         rows.append({"images": shape, "policy": policy, "version": version,
@@ -105,36 +97,19 @@ def op_times(modules, repeats, calls=200):
 
 
 def fit_throughput(before_module, repeats, steps=220):
-    import augmentation as A
+    import tensorflow as tf
 
-    from tfgan_app import train
+    def old_pipeline(gan):  # the earlier module on the model's own draws and p
+        def hook(x):
+            batch = tf.shape(x)[0]
+            return before_module.augment(x, gan._augment_state[0], gan._augment_ops,
+                                         lambda k: gan.augment_uniform(batch, k))
+        gan.augment_images = hook
 
-    fns = {}
-    for name, variant in (("none", "info_k40"), ("ada before", "info_k40_ada"),
-                          ("ada now", "info_k40_ada")):
-        settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
-                                                 A.VARIANTS[variant])
-        ds, info = train.make_dataset(settings)
-        gan = train.build_gan(settings, info)
-        if name == "ada before":
-            import tensorflow as tf
-
-            def old_hook(x, gan=gan):
-                batch = tf.shape(x)[0]
-                return before_module.augment(x, gan._augment_state[0], gan._augment_ops,
-                                             lambda k: gan.augment_uniform(batch, k))
-            gan.augment_images = old_hook
-        gan.fit(ds, epochs=1, verbose=0)  # trace and warm up
-        per_epoch = int(info["num_examples"]) // int(settings["batch_size"])
-        epochs = max(1, steps // per_epoch)
-        n = epochs * per_epoch * int(settings["batch_size"])
-
-        def run(gan=gan, ds=ds, epochs=epochs, n=n):
-            t0 = time.perf_counter()
-            gan.fit(ds, epochs=epochs, verbose=0)
-            return n / (time.perf_counter() - t0)
-        fns[name] = run
-    med = _median_alternated(fns, repeats)
+    fns = {"none": A.fit_timer("info_k40", steps),
+           "ada before": A.fit_timer("info_k40_ada", steps, prepare=old_pipeline),
+           "ada now": A.fit_timer("info_k40_ada", steps)}
+    med = A.alternated_medians(fns, repeats)
     base = med["none"][0]
     return [{"variant": k, "images_per_s": round(m, 1), "vs_none": round(m / base, 3),
              "runs": [round(r, 1) for r in runs]} for k, (m, runs) in med.items()]

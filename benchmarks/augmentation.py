@@ -465,39 +465,51 @@ def run_mnist(variants, seeds, sizes, epochs_images, filters=None):
                 _save(payload)
 
 
+def alternated_medians(fns, repeats):
+    """``{name: (median, runs)}``: every ``fns[name]()`` called ``repeats`` times, in turn."""
+    import statistics
+
+    runs = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            runs[k].append(fn())
+    return {k: (statistics.median(v), v) for k, v in runs.items()}
+
+
+def fit_timer(variant, steps=220, prepare=None):
+    """A callable returning images/s of ``steps`` training steps of digits-dcgan with
+    ``VARIANTS[variant]`` (``fit``, the preset's settings): the model built, ``prepare(gan)``
+    applied, traced and warmed up once, here."""
+    from tfgan_app import train
+
+    settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
+                                             VARIANTS[variant])
+    ds, info = train.make_dataset(settings)
+    gan = train.build_gan(settings, info)
+    if prepare is not None:
+        prepare(gan)
+    gan.fit(ds, epochs=1, verbose=0)  # trace and warm up
+    per_epoch = int(info["num_examples"]) // int(settings["batch_size"])
+    epochs = max(1, steps // per_epoch)
+    n = epochs * per_epoch * int(settings["batch_size"])
+
+    def run():
+        t0 = time.perf_counter()
+        gan.fit(ds, epochs=epochs, verbose=0)
+        return n / (time.perf_counter() - t0)
+    return run
+
+
 def run_throughput(variants, steps=220, repeats=5):
     """Images/s of digits-dcgan's training step (``fit``, the preset's settings) for each
     ``variant``, in one process: the models built and warmed up once, then timed in alternation
     ``repeats`` times; medians, and the ratio to the first variant (``vs_none``: the one without
     augmentation, ``none`` before InfoGAN's code, ``info_k20`` since)."""
-    import statistics
-
-    from tfgan_app import train
-
-    fits = {}
     base_variant = variants[0]
-    for v in variants:
-        settings = train.presets.apply_overrides(train.resolve_settings("digits-dcgan"),
-                                                 VARIANTS[v])
-        ds, info = train.make_dataset(settings)
-        gan = train.build_gan(settings, info)
-        gan.fit(ds, epochs=1, verbose=0)  # trace and warm up
-        per_epoch = int(info["num_examples"]) // int(settings["batch_size"])
-        epochs = max(1, steps // per_epoch)
-
-        def run(gan=gan, ds=ds, epochs=epochs, n=epochs * per_epoch * int(settings["batch_size"])):
-            t0 = time.perf_counter()
-            gan.fit(ds, epochs=epochs, verbose=0)
-            return n / (time.perf_counter() - t0)
-        fits[v] = run
-    runs = {v: [] for v in fits}
-    for _ in range(repeats):
-        for v, fn in fits.items():
-            runs[v].append(fn())
-    base = statistics.median(runs[base_variant])
-    rows = [{"variant": v, "images_per_s": statistics.median(r), "vs_none":
-             statistics.median(r) / base, "runs": [round(x, 1) for x in r]}
-            for v, r in runs.items()]
+    med = alternated_medians({v: fit_timer(v, steps) for v in variants}, repeats)
+    base = med[base_variant][0]
+    rows = [{"variant": v, "images_per_s": m, "vs_none": m / base,
+             "runs": [round(x, 1) for x in r]} for v, (m, r) in med.items()]
     print(table(rows, ["variant", "images_per_s", "vs_none"]))
     payload = _load()
     key = "throughput_no_code" if base_variant == "none" else "throughput"
