@@ -89,7 +89,7 @@ VARIANTS = {
 }
 #: The rows above were measured on the preset before it had InfoGAN's categorical code:
 #: rerun, they keep that recipe.
-_NO_CODE = {"categorical_code": 0, "latent_dim": 32}
+_NO_CODE = {"categorical_code": 0, "latent_dim": 32, "info_weight": None}
 VARIANTS = {name: v if name == "aug" else {**_NO_CODE, **v} for name, v in VARIANTS.items()}
 #: Issue #16's InfoGAN recipes (600 epochs, info_weight 0.5): a 10-value categorical code
 #: (latent 42 = 10 + 32; seeds 0-1, then replaced) and the preset's 20-value code (latent
