@@ -114,6 +114,8 @@ EQUIVALENCE_CASES = {
     "acgan": ("acgan", {}, 1),
     "gradient_penalty": ("wasserstein", {"gradient_penalty": 10.0}, 1),
     "r1": ("modified", {"r1_gamma": 1.0}, 1),
+    # lazy R1 (StyleGAN2): on steps 0 and 2 with weight 2 x gamma, not on step 1 (tf.cond)
+    "r1_lazy": ("modified", {"r1_gamma": 1.0, "r1_interval": 2}, 3),
     # four steps with k = 2: the generator step under tf.cond (merge_call path), EMA, clipping
     "d_steps_2_ema_clip": ("wasserstein", {"d_steps": 2, "ema_decay": 0.5,
                                            "weight_clip": 0.3}, 4),

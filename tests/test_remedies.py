@@ -64,6 +64,36 @@ def test_r1_and_l2_terms_are_added_exactly():
     np.testing.assert_allclose(float(l2_loss) - float(base), direct, rtol=1e-5)
 
 
+def test_lazy_r1_weighs_n_gamma_every_nth_discriminator_step_and_zero_between():
+    """StyleGAN2's lazy R1: the term is N x gamma's on steps that are multiples of N, absent
+    on the others, and its gradient reaches D through the compiled step's condition."""
+    real = tf.constant(tg.data.ring(64, seed=1)[0])
+    plain, lazy = _gan(), _gan(r1_gamma=3.0, r1_interval=4)
+    _same_start(plain, lazy)
+    state = plain.seed_generator.state.numpy()
+    base, _, _ = plain.discriminator_loss(real, None)
+    every_fourth = 4 * float(tg.losses.r1_penalty(lazy.discriminator, real, gamma=3.0))
+    assert every_fourth > 1e-4
+
+    @tf.function
+    def loss_and_grads():
+        with tf.GradientTape() as tape:
+            loss, _, _ = lazy.discriminator_loss(real, None)
+        return loss, tape.gradient(loss, lazy.discriminator.trainable_variables)
+
+    plain.seed_generator.state.assign(state)
+    with tf.GradientTape() as tape:
+        plain_loss, _, _ = plain.discriminator_loss(real, None)
+    plain_grads = tape.gradient(plain_loss, plain.discriminator.trainable_variables)
+    for step, expected in [(0, every_fourth), (1, 0.0), (3, 0.0), (8, every_fourth)]:
+        lazy.d_optimizer.iterations.assign(step)
+        lazy.seed_generator.state.assign(state)
+        loss, grads = loss_and_grads()
+        np.testing.assert_allclose(float(loss) - float(base), expected, rtol=1e-4, atol=1e-6)
+        same = all(np.allclose(a, b, atol=1e-7) for a, b in zip(grads, plain_grads))
+        assert same == (expected == 0.0), step
+
+
 def test_instance_noise_anneals_linearly_to_zero_and_reaches_the_discriminator():
     assert float(remedies.instance_noise_std(0, 0.2, 100)) == pytest.approx(0.2)
     assert float(remedies.instance_noise_std(50, 0.2, 100)) == pytest.approx(0.1)

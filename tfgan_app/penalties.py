@@ -12,7 +12,7 @@ from __future__ import annotations
 
 # TensorFlow and the losses are imported where a penalty is computed: registering the
 # penalties' options (tfgan_app.options, read by `tfgan-app presets`) must stay TF-free.
-from tfgan_app.options import Option, boolean, number, register_penalty
+from tfgan_app.options import Option, boolean, integer, number, register_penalty
 
 
 class Penalty:
@@ -65,17 +65,36 @@ class GradientPenalty(Penalty):
 
 @register_penalty
 class R1Penalty(Penalty):
-    """R1 (Mescheder et al. 2018): ``gamma / 2 * mean(||grad_x D(x)||^2)`` on real data."""
+    """R1 (Mescheder et al. 2018): ``gamma / 2 * mean(||grad_x D(x)||^2)`` on real data.
+
+    With ``r1_interval = N > 1`` it is StyleGAN2's lazy regularization (Karras et al. 2020,
+    as in StyleGAN2-ADA's code, ``D_reg_interval = 16``): computed only on the discriminator
+    steps whose counter is a multiple of ``N``, with weight ``N * gamma`` there and 0 on the
+    others, so the penalty's average is unchanged and its cost (a second backward pass through
+    D) is paid once every ``N`` steps.
+    """
 
     options = (Option("r1_gamma", 0.0, number(0), "R1 penalty weight gamma on real data; 0: "
-                      "off", "penalty"),)
+                      "off", "penalty"),
+               Option("r1_interval", 1, integer(1), "lazy R1 (StyleGAN2): computed every N "
+                      "discriminator steps with weight N x gamma; 1: every step", "penalty"))
 
     def __call__(self, gan, real, fake, labels):
+        import tensorflow as tf
+
         from tfgan_app import losses as losses_lib
 
-        return losses_lib.r1_penalty(gan.discriminator, real,
-                                     conditioning=gan.d_conditioning(labels),
-                                     gamma=gan.options.r1_gamma)
+        interval = gan.options.r1_interval
+
+        def term():
+            return losses_lib.r1_penalty(gan.discriminator, real,
+                                         conditioning=gan.d_conditioning(labels),
+                                         gamma=gan.options.r1_gamma * interval)
+
+        if interval == 1:
+            return term()
+        return tf.cond(tf.equal(gan.d_optimizer.iterations % interval, 0), term,
+                       lambda: tf.constant(0.0, tf.float32))
 
 
 @register_penalty
