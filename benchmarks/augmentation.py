@@ -214,11 +214,14 @@ def summarize(rows):
     seeds run, mean and worst of each judged figure, seeds meeting all three targets."""
     out = []
     digits = [r for r in rows if r["part"] == "digits"]
-    for v, cpu in sorted({(r["variant"], r.get("cpu") or "-") for r in digits}):
-        rs = [r for r in digits if r["variant"] == v and (r.get("cpu") or "-") == cpu]
+    key = lambda r: (r["variant"], r.get("cpu") or "-", r.get("sampling") or "-")  # noqa: E731
+    for v, cpu, sampling in sorted({key(r) for r in digits}):
+        rs = [r for r in digits if key(r) == (v, cpu, sampling)]
         mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
         matched = [r["fid_matched_over_floor"] for r in rs if "fid_matched_over_floor" in r]
-        out.append({"variant": v, "cpu": cpu, "seeds": ",".join(str(r["seed"]) for r in rs),
+        iid = [r["fid_iid_over_floor"] for r in rs if "fid_iid_over_floor" in r]
+        out.append({"variant": v, "cpu": cpu, "sampling": sampling,
+                    "seeds": ",".join(str(r["seed"]) for r in rs),
                     "mean_ratio": mean("ratio_to_real"),
                     "worst_ratio": min(r["ratio_to_real"] for r in rs),
                     "worst_class_share": min(r["min_class_share"] for r in rs),
@@ -228,14 +231,17 @@ def summarize(rows):
                     "meet_all": sum(meets_targets(r) for r in rs),
                     "meet_all_matched": (sum(meets_targets(r, "fid_matched_over_floor")
                                              for r in rs) if matched else None),
+                    "worst_fid_iid_over_floor": max(iid) if iid else None,
+                    "meet_all_iid": (sum(meets_targets(r, "fid_iid_over_floor") for r in rs)
+                                     if iid else None),
                     "mean_logreg_ratio": mean("logreg_ratio")})
     return out
 
 
 _COLUMNS = {
     "digits": ["variant", "seed", "epochs", "ratio_to_real", "min_class_share", "fid",
-               "fid_over_floor", "fid_matched_over_floor", "logreg_ratio", "logreg_min_share",
-               "final_aug_p", "diagnoses", "cpu"],
+               "fid_over_floor", "fid_matched_over_floor", "fid_iid_over_floor", "sampling",
+               "logreg_ratio", "logreg_min_share", "final_aug_p", "diagnoses", "cpu"],
     "cgan": ["variant", "seed", "epochs", "label_agreement", "confident_rate", "final_aug_p"],
     "mnist": ["variant", "size", "seed", "filters", "images", "epochs", "fid", "kid",
               "confident_rate", "final_aug_p", "cpu"],
@@ -255,8 +261,10 @@ def _digits_judges():
     from sklearn.linear_model import LogisticRegression
 
     from tfgan_app import data
+    from tfgan_app.builders.infogan import code_size
     from tfgan_app.evaluation import classifier_extractor, classify, digits_classifier
     from tfgan_app.evaluation.metrics import frechet_distance
+    from tfgan_app.sampling import latent_vectors
 
     clf = digits_classifier()
     ext = classifier_extractor(clf)
@@ -287,6 +295,17 @@ def _digits_judges():
                    fid_matched_over_floor=fid_matched / floor,
                    logreg_ratio=confident_rate(prob) / lr_real,
                    logreg_min_share=float(shares.min()))
+        g = getattr(gan, "sampling_generator", None)
+        if g is not None and code_size(g):
+            # generate() balances InfoGAN's code (sampling.balanced_codes); the same latent
+            # vectors with their own i.i.d. codes, for comparison with the rows before it did
+            iid = g.predict(latent_vectors(n, gan.latent_dim, seed), batch_size=1024, verbose=0)
+            row["sampling"] = "balanced_codes"
+            row["fid_iid_over_floor"] = frechet_distance(feats(np.asarray(iid)), test_f) / floor
+            # the evaluation's own noise: five more draws of n samples from the same G
+            row["fid_over_floor_draws"] = [
+                frechet_distance(feats(gan.generate(n, seed=1000 + 10 * seed + i)), test_f)
+                / floor for i in range(5)]
         return row
 
     info = {"classifier_real_confident_rate": real_rate, "fid_floor_train_vs_heldout": floor,
@@ -304,10 +323,13 @@ def run_preset(part, preset, variants, seeds, overrides, keep=None):
     for variant in variants:
         for seed in seeds:
             # a seed's run differs between CPUs (floating-point order): rows are per CPU
-            if _done(payload, part=part, variant=variant, seed=seed, cpu=cpu_name()):
-                continue
             settings = train.resolve_settings(preset, seed=seed, overrides=overrides)
             settings = train.presets.apply_overrides(settings, VARIANTS[variant])
+            # rows judged since generate() balances InfoGAN's code are new rows
+            sampling = "balanced_codes" if settings.get("categorical_code") else None
+            if _done(payload, part=part, variant=variant, seed=seed, cpu=cpu_name(),
+                     sampling=sampling):
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 out = os.path.join(keep, f"{part}_{variant}_s{seed}") if keep else tmp
                 t0 = time.perf_counter()

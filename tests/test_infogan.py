@@ -40,6 +40,50 @@ def test_the_code_is_uniform_and_replaces_the_first_entries_by_its_one_hot():
         sampling.with_code(z[:2], [1, 10], 10)
 
 
+def test_balanced_codes_stratify_the_code_and_keep_each_vector_gaussian():
+    z = sampling.latent_vectors(20_000, 12, seed=4)
+    b = sampling.balanced_codes(z, 10)
+    codes = sampling.categorical_code(b, 10).numpy()
+    first = int(sampling.categorical_code(z[:1], 10)[0])
+    np.testing.assert_array_equal(codes, (first + np.arange(20_000)) % 10)
+    # each row is a permutation of its own entries (two code entries swapped at most), the
+    # continuous entries untouched, and the rows keep z's N(0, 1) entries
+    np.testing.assert_array_equal(np.sort(b.numpy(), 1), np.sort(z.numpy(), 1))
+    np.testing.assert_array_equal(b[:, 10:].numpy(), z[:, 10:].numpy())
+    changed = (b.numpy() != z.numpy()).sum(1)
+    assert set(changed) <= {0, 2} and (changed == 0).mean() == pytest.approx(0.1, abs=0.01)
+    head = b[:, :10].numpy()
+    assert abs(head.mean()) < 0.02 and abs(head.std() - 1) < 0.02
+    # n = 1: the code is the vector's own, so different seeds draw different codes
+    ones = [int(sampling.categorical_code(sampling.balanced_codes(
+        sampling.latent_vectors(1, 12, s), 10), 10)[0]) for s in range(60)]
+    assert len(set(ones)) == 10
+    # under tf.function (the exported signature's graph), including an empty batch
+    graph = tf.function(lambda v: sampling.balanced_codes(v, 10))
+    np.testing.assert_array_equal(graph(z[:37]).numpy(), b[:37].numpy())
+    assert graph(z[:0]).shape == (0, 12)
+
+
+def test_generate_and_the_export_balance_the_code_like_labels(tmp_path):
+    """``generate`` draws every code ``n / K`` times (the policy of a conditional generator's
+    default labels); the images are the generator's on the balanced vectors."""
+    g, _ = _pair(k=4, img=True)
+    gan = tg.GANModel(g, builders.with_code_head(builders.dcgan_discriminator(
+        (8, 8, 1), base_filters=8), 4), latent_dim=6, seed=0)
+    x = gan.generate(40, seed=3)
+    z = sampling.balanced_codes(sampling.latent_vectors(40, 6, 3), 4)
+    np.testing.assert_allclose(x, g(z, training=False), atol=1e-6)
+    # vs the i.i.d. codes of the same latent vectors: not all equal
+    assert not np.allclose(x, g(sampling.latent_vectors(40, 6, 3), training=False), atol=1e-4)
+    # the exported `sample` signature draws the same balanced codes (TF Serving = generate)
+    from tfgan_app import export
+
+    exp = export.load_exported(export.export_generator(gan, str(tmp_path)))
+    out = exp.signatures["sample"](num_samples=tf.constant(40), seed=tf.constant(3, tf.int64))
+    expected = np.round(np.clip((x + 1.0) * 127.5, 0, 255))
+    assert np.abs(out["images"].numpy().astype(int) - expected).max() <= 1
+
+
 def test_the_generator_reads_its_code_and_the_discriminator_predicts_it():
     g, d = _pair(img=True)
     assert builders.code_size(g) == 4 and len(g.inputs) == 1

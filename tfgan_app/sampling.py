@@ -6,7 +6,9 @@ the training callbacks' grids and the exported ``sample`` signature all draw
     z = tf.random.stateless_normal([n, latent_dim], seed=[seed, 0])
 
 so the same seed gives the same latent vectors, on every platform and in every process
-(``tests/test_sampling.py`` checks the four entry points against each other).
+(``tests/test_sampling.py`` checks the four entry points against each other). For a generator
+with InfoGAN's categorical code the vectors' codes are then balanced (:func:`balanced_codes`),
+as a conditional generator's default labels are.
 """
 
 from __future__ import annotations
@@ -47,6 +49,36 @@ def with_code(z, codes, size: int) -> tf.Tensor:
     if codes.shape[0] != z.shape[0] or codes.min() < 0 or codes.max() >= size:
         raise ValueError(f"expected {z.shape[0]} codes in [0, {size}), got {codes.tolist()}")
     return code_vector(z, codes, size)
+
+
+def balanced_codes(z, size: int) -> tf.Tensor:
+    """``z [n, L]`` with its categorical-code entries exchanged so that the ``n`` codes run
+    ``c0, c0 + 1, ...`` modulo ``size``, where ``c0`` is the first vector's own code: every
+    value ``n // size`` or ``n // size + 1`` times (stratified sampling of the code).
+
+    In each row the entry at the row's own code (its maximum among ``z[:, :size]``) and the
+    entry at its target code swap places; the continuous entries ``z[:, size:]`` are kept.
+    For ``z ~ N(0, I)`` each row stays exactly ``N(0, I)``: ``c0`` is uniform and the swap
+    maps the cell ``argmax = c`` onto the cell ``argmax = target`` by a coordinate
+    permutation. What changes is the sample's code counts: i.i.d. codes spread them
+    multinomially (with 20 codes and 1,000 samples, +-21 around 50 each), which moves
+    sample statistics such as FID by more than the generator's differences do. The same policy
+    as a conditional generator's default labels, ``arange(n) % num_classes``
+    (:func:`check_labels`). Only TensorFlow ops (the exported ``sample`` signature uses it).
+    """
+    z = tf.convert_to_tensor(z, tf.float32)
+    head, tail = z[:, :size], z[:, size:]
+    own = categorical_code(z, size)
+    first = tf.reduce_sum(own[:1])  # z[0]'s own code (0 for an empty batch)
+    target = (first + tf.range(tf.shape(z)[0], dtype=tf.int32)) % size
+    at_target = tf.one_hot(target, size, on_value=True, off_value=False)
+    at_own = tf.one_hot(own, size, on_value=True, off_value=False)
+    top = tf.reduce_max(head, axis=-1, keepdims=True)
+    # the entry at the target code, exactly (one term times 1, the others times 0)
+    moved = tf.reduce_sum(tf.where(at_target, head, tf.zeros_like(head)), axis=-1,
+                          keepdims=True)
+    head = tf.where(at_target, top, tf.where(at_own, moved, head))
+    return tf.concat([head, tail], axis=-1)
 
 
 def random_seed() -> int:
@@ -90,8 +122,9 @@ def generate(generator, latent_dim: int, n: int, *, num_classes: int | None = No
       num_classes: classes of a conditional generator, ``None`` otherwise.
       labels: ``int [n]`` class labels (conditional only); default balanced, see
         :func:`check_labels`.
-      seed: the latent vectors are :func:`latent_vectors` ``(n, latent_dim, seed)``;
-        ``None`` draws a random seed.
+      seed: the latent vectors are :func:`latent_vectors` ``(n, latent_dim, seed)``, for a
+        generator with InfoGAN's categorical code with the codes balanced by
+        :func:`balanced_codes`; ``None`` draws a random seed.
       batch_size: generator batch size.
 
     Returns:
@@ -104,6 +137,11 @@ def generate(generator, latent_dim: int, n: int, *, num_classes: int | None = No
         seed = random_seed()
     labels = check_labels(labels, n, num_classes)
     z = latent_vectors(n, latent_dim, seed)
+    from tfgan_app.builders.infogan import code_size  # it imports this module
+
+    code = code_size(generator)
+    if code:
+        z = balanced_codes(z, code)
     out = []
     for start in range(0, n, batch_size):
         zb = z[start:start + batch_size]

@@ -91,8 +91,9 @@ def with_code_head(discriminator, size: int, name: str | None = None):
 
 
 def code_size(generator) -> int:
-    """The number of values of ``generator``'s categorical code (0: it has none)."""
-    for layer in generator.layers:
+    """The number of values of ``generator``'s categorical code (0: it has none, or it is
+    not a Keras model)."""
+    for layer in getattr(generator, "layers", ()):
         if isinstance(layer, CategoricalCode):
             return layer.size
     return 0

@@ -28,8 +28,10 @@ Signatures (``N`` = batch, ``L`` = latent_dim, output ``[H, W, C]`` for image ge
     seed) -> ``images`` uint8 ``[N, H, W, C]`` and ``images_png_bytes`` string ``[N]``
     (one PNG per image; TF Serving's REST API base64-encodes outputs whose name ends in
     ``_bytes``). ``z = tf.random.stateless_normal([N, L], seed=[seed, 0])``: the same
-    latent vectors as :func:`tfgan_app.sampling.latent_vectors` ``(N, L, seed)``, so the
-    result is a pure function of the inputs and equals ``GANModel.generate(N, seed=seed)``.
+    latent vectors as :func:`tfgan_app.sampling.latent_vectors` ``(N, L, seed)`` (for a
+    generator with InfoGAN's categorical code, its codes balanced by
+    :func:`tfgan_app.sampling.balanced_codes`), so the result is a pure function of the
+    inputs and equals ``GANModel.generate(N, seed=seed)``.
 ``interpolate``
     inputs ``seed_a``, ``seed_b`` int64 scalars, ``steps`` int32 scalar in
     ``[1, max_samples]`` (and ``labels`` int32 ``[steps]`` or empty: one label drawn

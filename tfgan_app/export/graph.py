@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from tfgan_app.export import contract as c
+from tfgan_app.sampling import balanced_codes
 
 
 def to_uint8(images):
@@ -110,7 +111,10 @@ class _Graphs:
         if labels is not None:
             labels = tf.cond(tf.size(labels) > 0, lambda: labels, lambda: self.seeded_labels(n, seed))
             labels = self.check_labels(labels, n)
-        return self.postprocess(self.src.call(latents(n, self.src.latent_dim, seed), labels))
+        z = latents(n, self.src.latent_dim, seed)
+        if self.src.code_size:  # InfoGAN's code, balanced as GANModel.generate balances it
+            z = balanced_codes(z, self.src.code_size)
+        return self.postprocess(self.src.call(z, labels))
 
     def interpolate(self, seed_a, seed_b, steps, labels=None):
         steps = self.check_count(steps, "steps")

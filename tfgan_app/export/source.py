@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from tfgan_app import kinds
+from tfgan_app.builders.infogan import code_size
 from tfgan_app.export import contract
 
 
@@ -46,6 +47,7 @@ class ExportSource:
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
         self.output_shape, self.output_dtype = self._probe()
+        self.code_size = code_size(generator)  # InfoGAN's categorical code (0: none)
         try:
             self.kind = kinds.kind_of(shape=self.output_shape, num_classes=self.num_classes)
         except ValueError as e:
