@@ -114,6 +114,10 @@ VARIANTS.update({
     # 900 epochs cost about 0.92x the preset's 600)
     "info_k40_e1200_overbudget": {"categorical_code": 40, "latent_dim": 72, "augment": None,
                                   "epochs": 1200},
+    # stop 36: R1 (gamma 0.05) on the preset's recipe, every step (1.5x the step's cost) and
+    # lazily every 16 D steps with weight 16 x gamma (StyleGAN2; a few % of the cost)
+    "info_k20_r1_0.05": {**_CODE20, "augment": None, "r1_gamma": 0.05},
+    "info_k20_r1lazy16": {**_CODE20, "augment": None, "r1_gamma": 0.05, "r1_interval": 16},
     "info_k40_d48_e900": {"categorical_code": 40, "latent_dim": 72, "augment": None,
                           "epochs": 900,
                           "discriminator": {"builder": "dcgan", "base_filters": 48}},
