@@ -152,7 +152,15 @@ Rows are per CPU (stop 35): the same seed and settings rerun on another CPU land
 (oneDNN's floating-point order differs and a GAN run amplifies it). info_k40_ada met all three
 targets on 3 of 5 seeds on an Intel Xeon (stop 33) and on 0 of 5 on an AMD EPYC (2 of 5 with
 FID at 1,438 samples); info_k40 on 2 of 5 on both (4 of 5 at 1,438 on the EPYC). A recipe's
-pass count is a sample of runs whose FID/floor spreads over 1.5-2.8x."""
+pass count is a sample of runs whose FID/floor spreads over 1.5-2.8x.
+
+Balanced codes (stop 36): rows with sampling = balanced_codes judge samples as generate() now
+draws them, each of the code's values n / K times (tfgan_app.sampling.balanced_codes); the
+rows before drew each code i.i.d. Ten draws of 1,000 samples from one G (info_k20 + R1, seed
+0) scored FID/floor 1.71-2.95 (sd 0.34) with i.i.d. codes and 1.44-1.72 (sd 0.09) balanced:
+the code counts' multinomial noise moves the samples' feature mean. fid_iid_over_floor is the
+same latent vectors with their own i.i.d. codes; fid_over_floor_draws five more balanced
+draws of 1,000. Rows without a sampling entry and with a code used i.i.d. codes."""
 
 
 def _load():
@@ -548,6 +556,9 @@ def run_throughput(variants, steps=220, repeats=5):
 BEFORE_INFOGAN = ["--epochs", "800", "--set", "categorical_code=0", "--set", "latent_dim=32",
                   "--set", "info_weight=null"]
 
+#: the preset with adaptive ADA, as the ``info_k20_ada`` variant
+WITH_ADA = ["--set", "augment=ada", "--set", "ada_target=0.6", "--set", "ada_kimg=100"]
+
 
 def run_cli_time(repeats=3):
     """``tfgan-app train`` (the default preset, as the README runs it) launch to exit, against
@@ -556,7 +567,8 @@ def run_cli_time(repeats=3):
     import statistics
     import subprocess
 
-    recipes = {"before (800 epochs, no code)": BEFORE_INFOGAN, "now (the preset)": []}
+    recipes = {"before (800 epochs, no code)": BEFORE_INFOGAN, "now (the preset)": [],
+               "the preset + ADA (info_k20_ada)": WITH_ADA}
     runs = {name: [] for name in recipes}
     for _ in range(repeats):
         for name, extra in recipes.items():
@@ -568,12 +580,12 @@ def run_cli_time(repeats=3):
                 runs[name].append(time.perf_counter() - t0)
                 print(name, round(runs[name][-1], 1), flush=True)
     before = statistics.median(runs["before (800 epochs, no code)"])
-    rows = [{"recipe": name, "epochs": 800 if recipes[name] else None,
+    rows = [{"recipe": name, "epochs": 800 if recipes[name] == BEFORE_INFOGAN else None,
              "median_seconds": statistics.median(r), "vs_before": statistics.median(r) / before,
              "runs": [round(x, 1) for x in r]} for name, r in runs.items()]
     from tfgan_app import presets
 
-    rows[1]["epochs"] = presets.get("digits-dcgan")["epochs"]
+    rows[1]["epochs"] = rows[2]["epochs"] = presets.get("digits-dcgan")["epochs"]
     print(table(rows, ["recipe", "epochs", "median_seconds", "vs_before", "runs"]))
     payload = _load()
     payload["cli_time"] = {"machine": machine(), "load_average": os.getloadavg(),

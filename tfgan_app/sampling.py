@@ -61,8 +61,8 @@ def balanced_codes(z, size: int) -> tf.Tensor:
     For ``z ~ N(0, I)`` each row stays exactly ``N(0, I)``: ``c0`` is uniform and the swap
     maps the cell ``argmax = c`` onto the cell ``argmax = target`` by a coordinate
     permutation. What changes is the sample's code counts: i.i.d. codes spread them
-    multinomially (with 20 codes and 1,000 samples, +-21 around 50 each), which moves
-    sample statistics such as FID by more than the generator's differences do. The same policy
+    multinomially (with 20 codes and 1,000 samples, a standard deviation of 7 around 50
+    each), which moved the default preset's FID by more than its seeds' differences did. The same policy
     as a conditional generator's default labels, ``arange(n) % num_classes``
     (:func:`check_labels`). Only TensorFlow ops (the exported ``sample`` signature uses it).
     """
