@@ -563,7 +563,7 @@ def run_throughput(variants, steps=220, repeats=5):
 BEFORE_INFOGAN = ["--epochs", "800", "--set", "categorical_code=0", "--set", "latent_dim=32",
                   "--set", "info_weight=null", "--set", "r1_gamma=0"]
 
-#: the preset with adaptive ADA, as the ``info_k20_ada`` variant
+#: the preset with adaptive ADA, as the ``info_k20_r1lazy16_ada`` variant
 WITH_ADA = ["--set", "augment=ada", "--set", "ada_target=0.6", "--set", "ada_kimg=100"]
 
 
@@ -575,7 +575,7 @@ def run_cli_time(repeats=3):
     import subprocess
 
     recipes = {"before (800 epochs, no code)": BEFORE_INFOGAN, "now (the preset)": [],
-               "the preset + ADA (info_k20_ada)": WITH_ADA}
+               "the preset + ADA (info_k20_r1lazy16_ada)": WITH_ADA}
     runs = {name: [] for name in recipes}
     for _ in range(repeats):
         for name, extra in recipes.items():
