@@ -62,8 +62,8 @@ def balanced_codes(z, size: int) -> tf.Tensor:
     maps the cell ``argmax = c`` onto the cell ``argmax = target`` by a coordinate
     permutation. What changes is the sample's code counts: i.i.d. codes spread them
     multinomially (with 20 codes and 1,000 samples, a standard deviation of 7 around 50
-    each), which moved the default preset's FID by more than its seeds' differences did. The same policy
-    as a conditional generator's default labels, ``arange(n) % num_classes``
+    each), which moved the default preset's FID by more than its seeds' differences did.
+    The same policy as a conditional generator's default labels, ``arange(n) % num_classes``
     (:func:`check_labels`). Only TensorFlow ops (the exported ``sample`` signature uses it).
     """
     z = tf.convert_to_tensor(z, tf.float32)
