@@ -363,3 +363,16 @@ def test_one_epoch_mixed_float16_is_finite_with_loss_scaling(tmp_path):
     # the translation still runs (float32 in, float32 out)
     out = gan.translate(np.zeros((2, 16, 16, 1), np.float32))
     assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_image_to_image_runs_do_not_inherit_the_default_presets_r1():
+    """The default preset's lazy R1 is its own model's recipe: a translation run started from
+    it (the module's runs above) trains without it; an R1 set for the run stays."""
+    from tfgan_app import train
+
+    inherited = train.resolve_settings(None)
+    assert inherited["r1_gamma"] > 0
+    assert train._unconditional_recipe_off(inherited) == {"r1_gamma": 0.0, "r1_interval": 1}
+    chosen = train.resolve_settings(None, overrides=["r1_gamma=1.0"])
+    assert train._unconditional_recipe_off(chosen) == {"r1_interval": 1}
+    assert train._unconditional_recipe_off(train.resolve_settings("digits-cyclegan")) == {}

@@ -120,9 +120,28 @@ def _build_gan(settings: dict, info: dict, policy) -> GANModel:
     compile_kwargs = options.compile_kwargs(settings)
     if kind.make_model is not None:  # image-to-image: no z, no code, no InfoGAN weight
         compile_kwargs.pop("info_weight", None)
+        compile_kwargs.update(_unconditional_recipe_off(settings))
     gan.compile(d_optimizer=adam(settings["d_lr"], d_steps_total),
                 g_optimizer=adam(settings["g_lr"], g_steps_total), **compile_kwargs)
     return gan
+
+
+#: Compile options a preset for z-driven GANs sets for its own model (the default preset's
+#: lazy R1): an image-to-image run started from that preset (``--dataset pairs:...`` without
+#: ``--preset``) does not inherit them; a value set for the run (``--set``) that differs
+#: from the preset's applies.
+_UNCONDITIONAL_RECIPE = ("r1_gamma", "r1_interval")
+
+
+def _unconditional_recipe_off(settings: dict) -> dict:
+    """The options of :data:`_UNCONDITIONAL_RECIPE` still at the run's preset's values, reset
+    to their defaults (off) for an image-to-image run."""
+    name = settings.get("preset")
+    if name not in presets.PRESETS:
+        return {}
+    preset, defaults = presets.PRESETS[name], options.default_settings()
+    return {k: defaults[k] for k in _UNCONDITIONAL_RECIPE
+            if k in preset and settings.get(k) == preset[k]}
 
 
 def _run_d_steps(settings: dict, info: dict) -> int:
