@@ -319,7 +319,6 @@ def _digits_judges():
             # generate() balances InfoGAN's code (sampling.balanced_codes); the same latent
             # vectors with their own i.i.d. codes, for comparison with the rows before it did
             iid = g.predict(latent_vectors(n, gan.latent_dim, seed), batch_size=1024, verbose=0)
-            row["sampling"] = "balanced_codes"
             row["fid_iid_over_floor"] = frechet_distance(feats(np.asarray(iid)), test_f) / floor
             # the evaluation's own noise: five more draws of n samples from the same G
             row["fid_over_floor_draws"] = [
@@ -357,6 +356,7 @@ def run_preset(part, preset, variants, seeds, overrides, keep=None):
             gan = result["gan"]
             row = {"part": part, "preset": preset, "variant": variant, "seed": seed,
                    "cpu": cpu_name(), "epochs": settings["epochs"], "overrides": overrides,
+                   **({"sampling": sampling} if sampling else {}),
                    # wall time of train.train (other jobs beside it slow it: a rough figure)
                    "train_seconds": round(seconds, 1), "load_average": os.getloadavg()[0],
                    "settings": {k: settings[k] for k in ("augment", "augment_p", "ada_target",
@@ -560,8 +560,9 @@ def run_throughput(variants, steps=220, repeats=5):
 
 
 #: ``tfgan-app train`` arguments of the default recipe before issue #16's InfoGAN code
-BEFORE_INFOGAN = ["--epochs", "800", "--set", "categorical_code=0", "--set", "latent_dim=32",
-                  "--set", "info_weight=null", "--set", "r1_gamma=0"]
+BEFORE_EPOCHS = 800
+BEFORE_INFOGAN = ["--epochs", str(BEFORE_EPOCHS), "--set", "categorical_code=0",
+                  "--set", "latent_dim=32", "--set", "info_weight=null", "--set", "r1_gamma=0"]
 
 #: the preset with adaptive ADA, as the ``info_k20_r1lazy16_ada`` variant
 WITH_ADA = ["--set", "augment=ada", "--set", "ada_target=0.6", "--set", "ada_kimg=100"]
@@ -586,13 +587,14 @@ def run_cli_time(repeats=3):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 runs[name].append(time.perf_counter() - t0)
                 print(name, round(runs[name][-1], 1), flush=True)
-    before = statistics.median(runs["before (800 epochs, no code)"])
-    rows = [{"recipe": name, "epochs": 800 if recipes[name] == BEFORE_INFOGAN else None,
-             "median_seconds": statistics.median(r), "vs_before": statistics.median(r) / before,
-             "runs": [round(x, 1) for x in r]} for name, r in runs.items()]
     from tfgan_app import presets
 
-    rows[1]["epochs"] = rows[2]["epochs"] = presets.get("digits-dcgan")["epochs"]
+    before = statistics.median(runs["before (800 epochs, no code)"])
+    epochs = presets.get("digits-dcgan")["epochs"]
+    rows = [{"recipe": name, "epochs": BEFORE_EPOCHS if recipes[name] == BEFORE_INFOGAN
+             else epochs, "median_seconds": statistics.median(r),
+             "vs_before": statistics.median(r) / before, "runs": [round(x, 1) for x in r]}
+            for name, r in runs.items()]
     print(table(rows, ["recipe", "epochs", "median_seconds", "vs_before", "runs"]))
     payload = _load()
     payload["cli_time"] = {"machine": machine(), "load_average": os.getloadavg(),
